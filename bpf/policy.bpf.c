@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+/* nkit's per-container policy program.
+ *
+ * One object serves netkit (BPF_NETKIT_PEER / BPF_NETKIT_PRIMARY on the
+ * primary) and the veth fallback (BPF_TCX_INGRESS / BPF_TCX_EGRESS on the
+ * host-side veth): both take the same verdict numbers. Each container loads
+ * its own copy, so the maps are per container and pinned under
+ * bpffsDir/<id>/.
+ *
+ * Per packet: parse (malformed, fragments and truncated headers are
+ * dropped), anti-spoofing on egress, the connection table (replies to
+ * connections allowed the other way pass), then the rules: one LPM lookup
+ * of the remote address gives a port set, one LPM lookup of (set, proto,
+ * port) allows it. The cost does not grow with the number of rules.
+ * Default deny: a zero-filled config drops everything.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "nkit_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Connection-table idle timeouts. */
+#define CT_TIMEOUT_TCP_NS   (3600ULL * 1000000000ULL)
+#define CT_TIMEOUT_OTHER_NS (120ULL * 1000000000ULL)
+
+#define IPPROTO_ICMPV6_ 58
+#define ETH_P_ARP_ 0x0806
+#define MAX_EXT_HDRS 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nkit_cfg);
+} nkit_cfg SEC(".maps");
+
+/* The active rule generation (0 or 1): its own map so that flipping it is a
+ * one-byte change no reader can see half-done. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} nkit_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NKIT_NDIRS * NKIT_NCNT);
+	__type(key, __u32);
+	__type(value, struct nkit_counter);
+} nkit_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct nkit_cidr4_key);
+	__type(value, struct nkit_cidr_val);
+} nkit_cidr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct nkit_cidr6_key);
+	__type(value, struct nkit_cidr_val);
+} nkit_cidr6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct nkit_port_key);
+	__type(value, struct nkit_port_val);
+} nkit_ports SEC(".maps");
+
+/* Sized from the config at load time (conntrackSize). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct nkit_ct_key);
+	__type(value, struct nkit_ct_val);
+} nkit_ct SEC(".maps");
+
+/* Captured packets of every container (`nkit capture`); the hook makes
+ * each container's object reuse one pinned ring (bpffsDir/_capture_ring). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} nkit_events SEC(".maps");
+
+struct pkt {
+	__u8 family;            /* 4 or 6 */
+	__u8 proto;
+	__u8 neigh;             /* ARP, or ICMPv6 neighbour discovery */
+	__u8 echo;              /* 1: ICMP echo request, 2: echo reply */
+	__be16 sport;
+	__be16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+enum { PARSE_OK = 0, PARSE_MALFORMED = -1 };
+
+static __always_inline void count(__u32 dir, __u32 slot, __u32 len)
+{
+	__u32 key = dir * NKIT_NCNT + slot;
+	struct nkit_counter *c = bpf_map_lookup_elem(&nkit_counters, &key);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt *p)
+{
+	__u8 h[8];
+
+	switch (p->proto) {
+	case IPPROTO_TCP: {
+		__u8 tcp[20];
+
+		if (bpf_skb_load_bytes(skb, off, tcp, sizeof(tcp)))
+			return PARSE_MALFORMED;
+		__builtin_memcpy(&p->sport, &tcp[0], 2);
+		__builtin_memcpy(&p->dport, &tcp[2], 2);
+		return PARSE_OK;
+	}
+	case IPPROTO_UDP:
+		if (bpf_skb_load_bytes(skb, off, h, 8))
+			return PARSE_MALFORMED;
+		__builtin_memcpy(&p->sport, &h[0], 2);
+		__builtin_memcpy(&p->dport, &h[2], 2);
+		return PARSE_OK;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6_:
+		if (bpf_skb_load_bytes(skb, off, h, 8))
+			return PARSE_MALFORMED;
+		if ((p->proto == IPPROTO_ICMP && h[0] == 8) || (p->proto == IPPROTO_ICMPV6_ && h[0] == 128))
+			p->echo = 1;
+		else if ((p->proto == IPPROTO_ICMP && h[0] == 0) || (p->proto == IPPROTO_ICMPV6_ && h[0] == 129))
+			p->echo = 2;
+		else if (p->proto == IPPROTO_ICMPV6_ && h[0] >= 133 && h[0] <= 137)
+			p->neigh = 1;
+		/* Echo request and reply share the id: it stands for both ports. */
+		if (p->echo) {
+			__builtin_memcpy(&p->sport, &h[4], 2);
+			p->dport = p->sport;
+		}
+		return PARSE_OK;
+	}
+	return PARSE_OK;
+}
+
+static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p)
+{
+	__u16 eth_proto = bpf_ntohs(skb->protocol);
+
+	if (eth_proto == ETH_P_ARP_) {
+		__u8 arp[28];
+
+		/* An ARP packet for IPv4 over ethernet: keep the sender address. */
+		if (bpf_skb_load_bytes(skb, off, arp, sizeof(arp)) || arp[4] != 6 || arp[5] != 4)
+			return PARSE_MALFORMED;
+		p->family = 4;
+		p->neigh = 1;
+		__builtin_memcpy(p->saddr, &arp[14], 4);
+		__builtin_memcpy(p->daddr, &arp[24], 4);
+		return PARSE_OK;
+	}
+	if (eth_proto == ETH_P_IP) {
+		__u8 ip[20];
+		__u16 frag;
+
+		if (bpf_skb_load_bytes(skb, off, ip, sizeof(ip)))
+			return PARSE_MALFORMED;
+		if ((ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5)
+			return PARSE_MALFORMED;
+		/* Fragments carry no (or a partial) L4 header: never judge them. */
+		__builtin_memcpy(&frag, &ip[6], 2);
+		if (bpf_ntohs(frag) & 0x3fff)
+			return PARSE_MALFORMED;
+		p->family = 4;
+		p->proto = ip[9];
+		__builtin_memcpy(p->saddr, &ip[12], 4);
+		__builtin_memcpy(p->daddr, &ip[16], 4);
+		return parse_l4(skb, off + (ip[0] & 0xf) * 4, p);
+	}
+	if (eth_proto == ETH_P_IPV6) {
+		__u8 ip6[40];
+		__u8 next;
+
+		if (bpf_skb_load_bytes(skb, off, ip6, sizeof(ip6)))
+			return PARSE_MALFORMED;
+		if ((ip6[0] >> 4) != 6)
+			return PARSE_MALFORMED;
+		p->family = 6;
+		__builtin_memcpy(p->saddr, &ip6[8], 16);
+		__builtin_memcpy(p->daddr, &ip6[24], 16);
+		next = ip6[6];
+		off += 40;
+#pragma unroll
+		for (int i = 0; i < MAX_EXT_HDRS; i++) {
+			__u8 ext[2];
+
+			if (next == 44) /* fragment header */
+				return PARSE_MALFORMED;
+			if (next != 0 && next != 43 && next != 60)
+				break;
+			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+				return PARSE_MALFORMED;
+			next = ext[0];
+			off += (ext[1] + 1) * 8;
+		}
+		if (next == 0 || next == 43 || next == 60 || next == 44)
+			return PARSE_MALFORMED; /* too many extension headers */
+		p->proto = next;
+		return parse_l4(skb, off, p);
+	}
+	return PARSE_MALFORMED;
+}
+
+static __always_inline int addr6_eq(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* Egress: is the source the container's own address? Neighbour discovery
+ * may also come from a link-local or the unspecified address. */
+static __always_inline int spoofed(const struct nkit_cfg *cfg, const struct pkt *p)
+{
+	if (p->family == 4) {
+		__u32 src;
+
+		__builtin_memcpy(&src, p->saddr, 4);
+		return cfg->addr4 == 0 || src != cfg->addr4;
+	}
+	if (addr6_eq(p->saddr, cfg->addr6)) {
+		__u64 z0, z1;
+
+		__builtin_memcpy(&z0, cfg->addr6, 8);
+		__builtin_memcpy(&z1, cfg->addr6 + 8, 8);
+		return (z0 | z1) == 0;
+	}
+	if (p->neigh) {
+		__u64 s0, s1;
+
+		__builtin_memcpy(&s0, p->saddr, 8);
+		__builtin_memcpy(&s1, p->saddr + 8, 8);
+		if ((s0 | s1) == 0)
+			return 0; /* :: during duplicate address detection */
+		if (p->saddr[0] == 0xfe && (p->saddr[1] & 0xc0) == 0x80)
+			return 0; /* fe80::/10 */
+	}
+	return 1;
+}
+
+static __always_inline int ct_eligible(const struct pkt *p)
+{
+	return p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || p->echo;
+}
+
+static __always_inline void ct_key_of(struct nkit_ct_key *k, const struct pkt *p, __u32 dir)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = p->family;
+	k->proto = p->proto;
+	k->dir = dir;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	__builtin_memcpy(k->saddr, p->saddr, 16);
+	__builtin_memcpy(k->daddr, p->daddr, 16);
+}
+
+/* Remember how the reply to this allowed packet will look. An entry that
+ * exists already only gets its timestamp refreshed: an update of an LRU
+ * hash allocates a new element every time (measured: ~40% of the program's
+ * cost on the allow path when done per packet). */
+static __always_inline void ct_allow_reply(const struct pkt *p, __u32 dir, int dry)
+{
+	struct nkit_ct_key k;
+	struct nkit_ct_val v, *cur;
+
+	if (dry || !ct_eligible(p))
+		return;
+	__builtin_memset(&k, 0, sizeof(k));
+	k.family = p->family;
+	k.proto = p->proto;
+	k.dir = dir ^ 1;
+	k.sport = p->dport;
+	k.dport = p->sport;
+	__builtin_memcpy(k.saddr, p->daddr, 16);
+	__builtin_memcpy(k.daddr, p->saddr, 16);
+	v.last_seen_ns = bpf_ktime_get_ns();
+	cur = bpf_map_lookup_elem(&nkit_ct, &k);
+	if (cur) {
+		cur->last_seen_ns = v.last_seen_ns;
+		return;
+	}
+	bpf_map_update_elem(&nkit_ct, &k, &v, BPF_ANY);
+}
+
+static __always_inline int ct_is_reply(const struct pkt *p, __u32 dir, int dry)
+{
+	struct nkit_ct_key k;
+	struct nkit_ct_val *v;
+	__u64 now, timeout;
+
+	if (!ct_eligible(p) || p->echo == 1)
+		return 0;
+	ct_key_of(&k, p, dir);
+	v = bpf_map_lookup_elem(&nkit_ct, &k);
+	if (!v)
+		return 0;
+	now = bpf_ktime_get_ns();
+	timeout = p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS;
+	if (now - v->last_seen_ns > timeout) {
+		if (!dry)
+			bpf_map_delete_elem(&nkit_ct, &k);
+		return 0;
+	}
+	if (!dry)
+		v->last_seen_ns = now;
+	return 1;
+}
+
+/* The rules: the remote address's port set, then (set, proto, port).
+ * Returns the allowing rule's index + 1, or 0. */
+static __always_inline __u32 rules_allow(const struct pkt *p, __u32 dir, __u8 gen)
+{
+	struct nkit_port_val *pv;
+	const __u8 *remote = dir == NKIT_DIR_EGRESS ? p->daddr : p->saddr;
+	struct nkit_cidr_val *set;
+	struct nkit_port_key pk = {};
+
+	if (p->family == 4) {
+		struct nkit_cidr4_key k = { .prefixlen = 64, .gen = gen, .dir = dir };
+
+		__builtin_memcpy(k.addr, remote, 4);
+		set = bpf_map_lookup_elem(&nkit_cidr4, &k);
+	} else {
+		struct nkit_cidr6_key k = { .prefixlen = 160, .gen = gen, .dir = dir };
+
+		__builtin_memcpy(k.addr, remote, 16);
+		set = bpf_map_lookup_elem(&nkit_cidr6, &k);
+	}
+	if (!set)
+		return 0;
+	pk.prefixlen = 80;
+	pk.gen = gen;
+	pk.dir = dir;
+	pk.proto = p->proto;
+	pk.set_id[0] = set->set_id >> 24;
+	pk.set_id[1] = set->set_id >> 16;
+	pk.set_id[2] = set->set_id >> 8;
+	pk.set_id[3] = set->set_id;
+	__builtin_memcpy(pk.port, &p->dport, 2);
+	pv = bpf_map_lookup_elem(&nkit_ports, &pk);
+	if (pv)
+		return pv->rule + 1;
+	pk.proto = NKIT_PROTO_ANY;
+	pk.port[0] = 0;
+	pk.port[1] = 0;
+	pv = bpf_map_lookup_elem(&nkit_ports, &pk);
+	return pv ? pv->rule + 1 : 0;
+}
+
+/* Fills a reserved event. Not inlined: a subprogram keeps struct nkit_event
+ * in the object's BTF (the ABI test reads the layout from there), and the
+ * cost only falls on captured packets. */
+static __noinline int fill_event(struct __sk_buff *skb, struct nkit_event *e, __u32 caplen)
+{
+	__u32 n;
+
+	e->caplen = 0;
+	if (caplen < 1 || caplen > NKIT_CAPTURE_SNAPLEN)
+		return 0;
+	/* A length the verifier of older kernels (6.12) can prove is 1..256. */
+	n = ((caplen - 1) & (NKIT_CAPTURE_SNAPLEN - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, 0, e->data, n) == 0)
+		e->caplen = n;
+	return 0;
+}
+
+static __always_inline void capture(struct __sk_buff *skb, const struct nkit_cfg *cfg, __u32 dir, __u32 slot, __u32 rule)
+{
+	struct nkit_event *e;
+	__u32 caplen = skb->len;
+
+	if (!(cfg->flags & (dir == NKIT_DIR_INGRESS ? NKIT_CFG_F_CAPTURE_INGRESS : NKIT_CFG_F_CAPTURE_EGRESS)))
+		return;
+	e = bpf_ringbuf_reserve(&nkit_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	if (caplen > NKIT_CAPTURE_SNAPLEN)
+		caplen = NKIT_CAPTURE_SNAPLEN;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->tag = cfg->capture_tag;
+	e->len = skb->len;
+	e->rule = rule;
+	e->dir = dir;
+	e->slot = slot;
+	fill_event(skb, e, caplen);
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Counts the verdict (and captures the packet when asked), or in a dry run
+ * reports it through cb[]. */
+static __always_inline int verdict(struct __sk_buff *skb, const struct nkit_cfg *cfg, __u32 dir, __u32 slot, __u32 rule, int dry)
+{
+	if (dry) {
+		skb->cb[0] = slot;
+		skb->cb[1] = rule;
+	} else {
+		count(dir, slot, skb->len);
+		if (cfg)
+			capture(skb, cfg, dir, slot, rule);
+	}
+	return slot == NKIT_CNT_PASS || slot == NKIT_CNT_PASS_REPLY || slot == NKIT_CNT_PASS_NEIGH ? NKIT_VERDICT_PASS
+											: NKIT_VERDICT_DROP;
+}
+
+static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
+{
+	__u32 zero = 0;
+	struct nkit_cfg *cfg = bpf_map_lookup_elem(&nkit_cfg, &zero);
+	__u32 *genp = bpf_map_lookup_elem(&nkit_gen, &zero);
+	int dry = skb->mark == NKIT_DRYRUN_MARK && skb->ifindex == 1;
+	struct pkt p = {};
+	__u32 rule;
+	__u8 gen;
+
+	if (!cfg || !genp)
+		return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
+	gen = *genp & 1;
+	/* A test run always carries an ethernet header, whatever the device. */
+	if (parse(skb, dry ? ETH_HLEN : cfg->l3_offset, &p) != PARSE_OK)
+		return verdict(skb, cfg, dir, NKIT_CNT_DROP_MALFORMED, 0, dry);
+	if (dir == NKIT_DIR_EGRESS && spoofed(cfg, &p))
+		return verdict(skb, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
+	if (p.neigh)
+		return verdict(skb, cfg, dir, cfg->flags & NKIT_CFG_F_NEIGH ? NKIT_CNT_PASS_NEIGH : NKIT_CNT_DROP_POLICY, 0, dry);
+	if (ct_is_reply(&p, dir, dry))
+		return verdict(skb, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
+	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(&p, dir, gen);
+	if (rule || cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW) {
+		ct_allow_reply(&p, dir, dry);
+		return verdict(skb, cfg, dir, NKIT_CNT_PASS, rule, dry);
+	}
+	return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
+}
+
+/* Packets the container sends: netkit peer, or tcx ingress of the host veth. */
+SEC("tc")
+int nkit_egress(struct __sk_buff *skb)
+{
+	return decide(skb, NKIT_DIR_EGRESS);
+}
+
+/* Packets towards the container: netkit primary, or tcx egress of the host veth. */
+SEC("tc")
+int nkit_ingress(struct __sk_buff *skb)
+{
+	return decide(skb, NKIT_DIR_INGRESS);
+}

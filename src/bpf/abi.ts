@@ -1,0 +1,188 @@
+// The TypeScript side of bpf/nkit_abi.h: the same numbers (a unit test
+// checks they agree) and Buffer codecs for the shared structs.
+
+export const VERDICT_NEXT = -1;
+export const VERDICT_PASS = 0;
+export const VERDICT_DROP = 2;
+export const VERDICT_REDIRECT = 7;
+
+export const ATTACH_TCX_INGRESS = 46;
+export const ATTACH_TCX_EGRESS = 47;
+export const ATTACH_NETKIT_PRIMARY = 54;
+export const ATTACH_NETKIT_PEER = 55;
+
+export const DIR_INGRESS = 0;
+export const DIR_EGRESS = 1;
+export const NDIRS = 2;
+
+export const CNT_PASS = 0;
+export const CNT_DROP_POLICY = 1;
+export const CNT_DROP_SPOOF = 2;
+export const CNT_DROP_MALFORMED = 3;
+export const CNT_PASS_REPLY = 4;
+export const CNT_PASS_NEIGH = 5;
+export const NCNT = 6;
+
+export const DEFAULT_DENY = 0;
+export const DEFAULT_ALLOW = 1;
+
+export const CFG_F_NEIGH = 1;
+export const CFG_F_CAPTURE_INGRESS = 2;
+export const CFG_F_CAPTURE_EGRESS = 4;
+export const CAPTURE_SNAPLEN = 256;
+export const EVENT_SIZE = 288;
+export const MAP_EVENTS = 'nkit_events';
+export const NGENS = 2;
+export const PROTO_ANY = 0;
+export const DRYRUN_MARK = 0x6e6b7400;
+
+export const CFG_SIZE = 48;
+export const COUNTER_SIZE = 16;
+export const CIDR4_KEY_SIZE = 12;
+export const CIDR6_KEY_SIZE = 24;
+export const CIDR_VAL_SIZE = 4;
+export const PORT_KEY_SIZE = 16;
+export const PORT_VAL_SIZE = 4;
+export const CT_KEY_SIZE = 40;
+export const CT_VAL_SIZE = 8;
+
+export const BPF_FS_MAGIC = 0xcafe4a11;
+
+// Names of the programs and maps in bpf/policy.bpf.c.
+export const PROG_EGRESS = 'nkit_egress';
+export const PROG_INGRESS = 'nkit_ingress';
+export const MAP_CFG = 'nkit_cfg';
+export const MAP_GEN = 'nkit_gen';
+export const MAP_COUNTERS = 'nkit_counters';
+export const MAP_CIDR4 = 'nkit_cidr4';
+export const MAP_CIDR6 = 'nkit_cidr6';
+export const MAP_PORTS = 'nkit_ports';
+export const MAP_CT = 'nkit_ct';
+
+export type DefaultAction = typeof DEFAULT_DENY | typeof DEFAULT_ALLOW;
+
+export interface PolicyCfg {
+  /** Bytes before the IP header: 0 on netkit l3, 14 on ethernet devices. */
+  l3Offset: number;
+  flags: number;
+  /** [generation][direction] */
+  defaultAction: [[DefaultAction, DefaultAction], [DefaultAction, DefaultAction]];
+  /** The container's own addresses, network order (for anti-spoofing). */
+  addr4?: Buffer;
+  addr6?: Buffer;
+  /** Tells this container's captured packets apart in the shared ring. */
+  captureTag?: number;
+}
+
+const CFG_DEFAULTS = 8;
+
+// Encodes struct nkit_cfg.
+export function encodeCfg(c: PolicyCfg): Buffer {
+  const b = Buffer.alloc(CFG_SIZE);
+  b.writeUInt32LE(c.l3Offset, 0);
+  b.writeUInt32LE(c.flags >>> 0, 4);
+  for (let g = 0; g < NGENS; g++) for (let d = 0; d < NDIRS; d++) b.writeUInt32LE(c.defaultAction[g]![d]!, CFG_DEFAULTS + 4 * (g * NDIRS + d));
+  if (c.addr4) c.addr4.copy(b, 24, 0, 4);
+  if (c.addr6) c.addr6.copy(b, 28, 0, 16);
+  b.writeUInt32LE((c.captureTag ?? 0) >>> 0, 44);
+  return b;
+}
+
+// Decodes struct nkit_cfg.
+export function decodeCfg(b: Buffer): PolicyCfg {
+  const act = (g: number, d: number): DefaultAction => (b.readUInt32LE(CFG_DEFAULTS + 4 * (g * NDIRS + d)) === DEFAULT_ALLOW ? DEFAULT_ALLOW : DEFAULT_DENY);
+  const out: PolicyCfg = {
+    l3Offset: b.readUInt32LE(0),
+    flags: b.readUInt32LE(4),
+    defaultAction: [[act(0, 0), act(0, 1)], [act(1, 0), act(1, 1)]],
+  };
+  const a4 = b.subarray(24, 28);
+  const a6 = b.subarray(28, 44);
+  if (a4.some((x) => x !== 0)) out.addr4 = Buffer.from(a4);
+  if (a6.some((x) => x !== 0)) out.addr6 = Buffer.from(a6);
+  const tag = b.readUInt32LE(44);
+  if (tag) out.captureTag = tag;
+  return out;
+}
+
+export interface CapturedPacket {
+  tsNs: bigint;
+  tag: number;
+  len: number;
+  rule: number;
+  dir: number;
+  slot: number;
+  data: Buffer;
+}
+
+// Decodes struct nkit_event.
+export function decodeEvent(b: Buffer): CapturedPacket {
+  const caplen = Math.min(b.readUInt32LE(16), CAPTURE_SNAPLEN);
+  return {
+    tsNs: b.readBigUInt64LE(0),
+    tag: b.readUInt32LE(8),
+    len: b.readUInt32LE(12),
+    rule: b.readUInt32LE(20),
+    dir: b[24]!,
+    slot: b[25]!,
+    data: Buffer.from(b.subarray(32, 32 + caplen)),
+  };
+}
+
+// struct nkit_cidr4_key / nkit_cidr6_key for a prefix of `len` bits.
+export function encodeCidrKey(gen: number, dir: number, addr: Buffer, len: number): Buffer {
+  const b = Buffer.alloc(addr.length === 4 ? CIDR4_KEY_SIZE : CIDR6_KEY_SIZE);
+  b.writeUInt32LE(32 + len, 0);
+  b[4] = gen;
+  b[5] = dir;
+  addr.copy(b, 8);
+  return b;
+}
+
+export function encodeU32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+
+// struct nkit_port_key: port prefix of portLen bits (0: any port).
+export function encodePortKey(gen: number, dir: number, proto: number, setId: number, port: number, portLen: number): Buffer {
+  const b = Buffer.alloc(PORT_KEY_SIZE);
+  b.writeUInt32LE(64 + portLen, 0);
+  b[4] = gen;
+  b[5] = dir;
+  b[6] = proto;
+  b.writeUInt32BE(setId >>> 0, 8);
+  b.writeUInt16BE(port, 12);
+  return b;
+}
+
+// Reads the generation of a cidr or port key (byte 4).
+export const keyGen = (key: Buffer): number => key[4]!;
+
+export interface Counter {
+  packets: bigint;
+  bytes: bigint;
+}
+
+// Sums a per-CPU struct nkit_counter value (one 8-aligned slot per CPU).
+export function sumPerCpuCounter(b: Buffer): Counter {
+  let packets = 0n, bytes = 0n;
+  for (let off = 0; off + COUNTER_SIZE <= b.length; off += COUNTER_SIZE) {
+    packets += b.readBigUInt64LE(off);
+    bytes += b.readBigUInt64LE(off + 8);
+  }
+  return { packets, bytes };
+}
+
+// The counters map key for a direction and slot.
+export const counterKey = (dir: number, slot: number): number => dir * NCNT + slot;
+
+export const COUNTER_SLOTS: Record<string, number> = {
+  pass: CNT_PASS,
+  pass_reply: CNT_PASS_REPLY,
+  pass_neigh: CNT_PASS_NEIGH,
+  drop_policy: CNT_DROP_POLICY,
+  drop_spoof: CNT_DROP_SPOOF,
+  drop_malformed: CNT_DROP_MALFORMED,
+};

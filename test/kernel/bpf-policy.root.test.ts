@@ -1,0 +1,204 @@
+// The policy program on the real verifier and JIT, through BPF_PROG_TEST_RUN:
+// default deny, the built-in policies, rules of every kind in both families,
+// replies, anti-spoofing, malformed packets, neighbour discovery, counters
+// and the generation flip of a live update.
+import t from 'tap';
+import * as abi from '../../src/bpf/abi';
+import { arpFrame, ethFrame, type PacketSpec } from '../../src/policy/packet';
+import { CTR4, CTR6, loadForTest } from '../lib/policy-prog';
+import { rootSkipReason } from '../lib/skip';
+
+const skip = rootSkipReason();
+const out = (dst: string, proto: PacketSpec['proto'], dport?: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+  src: dst.includes(':') ? CTR6 : CTR4, dst, proto, ...(dport ? { dport } : {}), ...extra,
+});
+const inn = (src: string, proto: PacketSpec['proto'], dport?: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
+  src, dst: src.includes(':') ? CTR6 : CTR4, proto, ...(dport ? { dport } : {}), ...extra,
+});
+
+const RULES = {
+  egress: [
+    { cidr: '10.0.0.0/8', proto: 'tcp', ports: '80,443' },
+    { cidr: '10.1.0.0/16', proto: 'udp', ports: '53' },
+    { cidr: '::/0', proto: 'icmp' },
+    { cidr: '192.168.0.0/16', proto: 'any' },
+    { cidr: '172.16.0.0/12', proto: 'tcp', ports: '8000-8100' },
+    { cidr: 'fd00::/8', proto: 'tcp', ports: 22 },
+  ],
+  ingress: [{ cidr: '10.0.0.0/8', proto: 'tcp', ports: '8080' }],
+};
+
+t.test('before any policy is installed, everything is dropped', { skip }, async (t) => {
+  const p = loadForTest(t);
+  for (const spec of [out('10.1.1.1', 'tcp', 80), out('fd00::1', 'icmp')]) {
+    t.equal(p.run('egress', ethFrame(spec)), abi.VERDICT_DROP, `egress ${spec.dst}`);
+    t.equal(p.run('ingress', ethFrame(inn(spec.dst, spec.proto))), abi.VERDICT_DROP, `ingress ${spec.dst}`);
+  }
+});
+
+t.test('deny-all and allow-all', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install('deny-all');
+  t.match(p.test('egress', out('1.1.1.1', 'tcp', 80)), { verdict: 'drop', reason: 'drop_policy' });
+  t.match(p.test('ingress', inn('1.1.1.1', 'udp', 53)), { verdict: 'drop', reason: 'drop_policy' });
+  p.install('allow-all');
+  t.match(p.test('egress', out('1.1.1.1', 'tcp', 80)), { verdict: 'pass', reason: 'pass' });
+  t.match(p.test('ingress', inn('fd00::9', 'udp', 53)), { verdict: 'pass', reason: 'pass' });
+  t.match(p.test('egress', { src: '10.213.0.99', dst: '1.1.1.1', proto: 'tcp' }), { verdict: 'drop', reason: 'drop_spoof' }, 'allow-all still drops spoofed sources');
+  t.match(p.test('egress', { src: 'fd6e:6b69:74::99', dst: 'fd00::1', proto: 'udp' }), { verdict: 'drop', reason: 'drop_spoof' }, '... IPv6 too');
+});
+
+t.test('rules: CIDRs, nesting, protocols, ports and ranges, both families', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install(JSON.stringify(RULES));
+  const cases: Array<[string, PacketSpec, string, number?]> = [
+    ['tcp 80 in 10/8', out('10.2.3.4', 'tcp', 80), 'pass', 0],
+    ['tcp 443 in 10/8', out('10.2.3.4', 'tcp', 443), 'pass', 0],
+    ['tcp 22 in 10/8', out('10.2.3.4', 'tcp', 22), 'drop'],
+    ['tcp 80 in 10.1/16 inherits 10/8', out('10.1.2.3', 'tcp', 80), 'pass', 0],
+    ['udp 53 in 10.1/16', out('10.1.2.3', 'udp', 53), 'pass', 1],
+    ['udp 53 in 10/8 outside 10.1/16', out('10.2.3.4', 'udp', 53), 'drop'],
+    ['icmp v6 anywhere', out('2001:db8::1', 'icmp'), 'pass', 2],
+    ['icmp v4 not allowed', out('10.2.3.4', 'icmp'), 'drop'],
+    ['any proto in 192.168/16 (udp)', out('192.168.1.1', 'udp', 9999), 'pass', 3],
+    ['any proto in 192.168/16 (icmp)', out('192.168.1.1', 'icmp'), 'pass', 3],
+    ['range start', out('172.16.5.5', 'tcp', 8000), 'pass', 4],
+    ['range middle', out('172.31.255.255', 'tcp', 8050), 'pass', 4],
+    ['range end', out('172.16.0.1', 'tcp', 8100), 'pass', 4],
+    ['below range', out('172.16.0.1', 'tcp', 7999), 'drop'],
+    ['above range', out('172.16.0.1', 'tcp', 8101), 'drop'],
+    ['udp in a tcp range', out('172.16.0.1', 'udp', 8050), 'drop'],
+    ['v6 tcp 22', out('fd00::1', 'tcp', 22), 'pass', 5],
+    ['v6 tcp 23', out('fd00::1', 'tcp', 23), 'drop'],
+    ['v6 outside', out('2001:db8::1', 'tcp', 22), 'drop'],
+    ['no rule at all', out('8.8.8.8', 'tcp', 80), 'drop'],
+    ['egress rule does not open ingress', inn('10.2.3.4', 'tcp', 80), 'drop'],
+    ['ingress rule', inn('10.9.9.9', 'tcp', 8080), 'pass', 0],
+    ['ingress rule, other port', inn('10.9.9.9', 'tcp', 8081), 'drop'],
+  ];
+  for (const [name, spec, verdict, rule] of cases) {
+    const dir = spec.src === CTR4 || spec.src === CTR6 ? 'egress' : 'ingress';
+    const r = p.test(dir, spec);
+    t.equal(r.verdict, verdict, `${name}: ${verdict}`);
+    if (rule !== undefined) t.equal(r.rule, rule, `${name}: rule ${rule}`);
+  }
+});
+
+t.test('replies to allowed connections pass; others do not', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install(JSON.stringify(RULES));
+  const reply = inn('10.2.3.4', 'tcp', 40000, { sport: 80 });
+  t.match(p.test('ingress', reply), { verdict: 'drop', reason: 'drop_policy' }, 'before the request: dropped');
+  t.equal(p.run('egress', ethFrame(out('10.2.3.4', 'tcp', 80, { sport: 40000 }))), abi.VERDICT_PASS, 'request passes');
+  t.match(p.test('ingress', reply), { verdict: 'pass', reason: 'pass_reply' }, 'the reply passes');
+  t.match(p.test('ingress', { ...reply, dport: 40001 }), { verdict: 'drop' }, 'another port does not');
+  t.match(p.test('ingress', { ...reply, src: '10.2.3.5' }), { verdict: 'drop' }, 'another host does not');
+  // ICMP echo: the id ties request and reply.
+  t.equal(p.run('egress', ethFrame(out('2001:db8::1', 'icmp', undefined, { icmpId: 7 }))), abi.VERDICT_PASS);
+  t.match(p.test('ingress', inn('2001:db8::1', 'icmp', undefined, { icmpType: 129, icmpId: 7 })), { verdict: 'pass', reason: 'pass_reply' }, 'echo reply');
+  t.match(p.test('ingress', inn('2001:db8::1', 'icmp', undefined, { icmpType: 129, icmpId: 8 })), { verdict: 'drop' }, 'other echo id');
+  t.match(p.test('ingress', inn('2001:db8::1', 'icmp', undefined, { icmpType: 128, icmpId: 7 })), { verdict: 'drop' }, 'an echo request is no reply');
+  // Server side: an ingress-allowed connection lets the container answer.
+  t.equal(p.run('ingress', ethFrame(inn('10.9.9.9', 'tcp', 8080, { sport: 5555 }))), abi.VERDICT_PASS);
+  t.match(p.test('egress', out('10.9.9.9', 'tcp', 5555, { sport: 8080 })), { verdict: 'pass', reason: 'pass_reply' }, 'the server answers');
+});
+
+t.test('malformed packets are dropped even under allow-all', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install('allow-all');
+  const tcp4 = ethFrame(out('10.2.3.4', 'tcp', 80));
+  const frames: Array<[string, Buffer]> = [
+    ['truncated TCP header', tcp4.subarray(0, 14 + 20 + 10)],
+    // (A truncated IPv4 header is refused by BPF_PROG_TEST_RUN itself: EINVAL.)
+    ['IPv4 more-fragments', Buffer.from(tcp4).fill(0x20, 20, 21)],
+    ['IPv4 fragment offset', (() => { const b = Buffer.from(tcp4); b.writeUInt16BE(0x0010, 20); return b; })()],
+    ['IPv4 header length < 5', (() => { const b = Buffer.from(tcp4); b[14] = 0x44; return b; })()],
+    ['IPv6 fragment header', (() => {
+      const f = ethFrame(out('2001:db8::1', 'udp', 53));
+      const frag = Buffer.from([17, 0, 0, 0, 0, 0, 0, 1]);
+      const b = Buffer.concat([f.subarray(0, 54), frag, f.subarray(54)]);
+      b[14 + 6] = 44;
+      return b;
+    })()],
+    ['unknown ethertype', (() => { const b = Buffer.from(tcp4); b.writeUInt16BE(0x88cc, 12); return b; })()],
+    ['IPv6 UDP header truncated', ethFrame(out('2001:db8::1', 'udp', 53)).subarray(0, 14 + 40 + 4)],
+    ['IPv6 with too many extension headers', (() => {
+      const f = ethFrame(out('2001:db8::1', 'udp', 53));
+      const ext = Buffer.concat([0, 1, 2, 3, 4].map((i) => Buffer.from([i === 4 ? 17 : 60, 0, 0, 0, 0, 0, 0, 0])));
+      const b = Buffer.concat([f.subarray(0, 54), ext, f.subarray(54)]);
+      b[14 + 6] = 60;
+      return b;
+    })()],
+  ];
+  for (const [name, f] of frames) {
+    t.equal(p.run('egress', f), abi.VERDICT_DROP, `${name}: dropped`);
+  }
+  t.equal(p.counter('egress', abi.CNT_DROP_MALFORMED).packets, BigInt(frames.length), 'each counted as malformed');
+});
+
+t.test('ARP and neighbour discovery only on L2 devices with a policy', { skip }, async (t) => {
+  const p = loadForTest(t);
+  const arp = arpFrame(CTR4, '10.213.0.1');
+  p.install('allow-all', { neigh: false });
+  t.equal(p.run('egress', arp), abi.VERDICT_DROP, 'no neighbour flag: ARP dropped');
+  p.install('allow-all', { neigh: true });
+  t.equal(p.run('egress', arp), abi.VERDICT_PASS, 'L2: ARP passes');
+  t.equal(p.run('ingress', arpFrame('10.213.0.1', CTR4)), abi.VERDICT_PASS, 'ARP towards the container');
+  t.equal(p.run('egress', arpFrame('10.213.0.77', '10.213.0.1')), abi.VERDICT_DROP, 'ARP with a spoofed sender is dropped');
+  t.match(p.test('egress', { src: 'fe80::1', dst: 'ff02::1:ff00:1', proto: 'icmp', icmpType: 135 }), { verdict: 'pass', reason: 'pass_neigh' }, 'neighbour solicitation from link-local');
+  t.match(p.test('egress', { src: 'fe80::1', dst: 'fd00::1', proto: 'udp' }), { verdict: 'drop', reason: 'drop_spoof' }, 'other traffic from link-local is spoofed');
+});
+
+t.test('counters by direction and reason, bytes included; dry runs count nothing', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install(JSON.stringify(RULES));
+  const pass = ethFrame(out('10.2.3.4', 'tcp', 80));
+  const deny = ethFrame(out('8.8.8.8', 'tcp', 80));
+  const spoof = ethFrame({ src: '10.0.0.1', dst: '10.2.3.4', proto: 'tcp', dport: 80 });
+  for (let i = 0; i < 3; i++) p.run('egress', pass);
+  for (let i = 0; i < 2; i++) p.run('egress', deny);
+  p.run('egress', spoof);
+  p.test('egress', out('10.2.3.4', 'tcp', 80));
+  t.same(p.counter('egress', abi.CNT_PASS), { packets: 3n, bytes: BigInt(3 * pass.length) });
+  t.same(p.counter('egress', abi.CNT_DROP_POLICY), { packets: 2n, bytes: BigInt(2 * deny.length) });
+  t.same(p.counter('egress', abi.CNT_DROP_SPOOF), { packets: 1n, bytes: BigInt(spoof.length) });
+  t.same(p.counter('ingress', abi.CNT_PASS), { packets: 0n, bytes: 0n });
+});
+
+t.test('a live update flips generations and removes the old entries', { skip }, async (t) => {
+  const p = loadForTest(t);
+  const r1 = p.install(JSON.stringify(RULES));
+  const n1 = p.entries();
+  t.equal(n1, r1.entries, 'only the active generation is in the maps');
+  t.equal(p.test('egress', out('10.2.3.4', 'tcp', 80)).verdict, 'pass');
+  const r2 = p.install(JSON.stringify({ egress: [{ cidr: '8.8.8.8/32', proto: 'udp', ports: '53' }] }));
+  t.not(r2.gen, r1.gen, 'generation flipped');
+  t.equal(r2.removed, n1, 'the old generation was removed');
+  t.equal(p.entries(), r2.entries);
+  t.equal(p.test('egress', out('10.2.3.4', 'tcp', 80)).verdict, 'drop', 'old rule gone');
+  t.equal(p.test('egress', out('8.8.8.8', 'udp', 53)).verdict, 'pass', 'new rule in force');
+  p.install('deny-all');
+  t.equal(p.entries(), 0, 'deny-all has no entries');
+  t.equal(p.test('egress', out('8.8.8.8', 'udp', 53)).verdict, 'drop');
+});
+
+t.test('10,000 rules per container', { skip }, async (t) => {
+  const p = loadForTest(t);
+  const egress = Array.from({ length: 10_000 }, (_, i) => ({
+    cidr: i % 2 ? `10.${(i >> 8) & 255}.${i & 255}.0/24` : `2001:db8:${i.toString(16)}::/48`,
+    proto: i % 3 ? 'tcp' : 'udp',
+    ports: `${1000 + (i % 500)}`,
+  }));
+  const r = p.install(JSON.stringify({ egress }));
+  t.ok(r.entries >= 10_000, `${r.entries} map entries`);
+  for (const i of [1, 4999, 9999, 0, 5000, 9998]) {
+    const rule = egress[i]!;
+    const dst = rule.cidr.includes(':') ? rule.cidr.replace('::/48', '::1') : rule.cidr.replace('.0/24', '.7');
+    const got = p.test('egress', out(dst, rule.proto as 'tcp' | 'udp', Number(rule.ports)));
+    t.match(got, { verdict: 'pass', rule: i }, `rule ${i} (${rule.cidr} ${rule.proto} ${rule.ports})`);
+    t.equal(p.test('egress', out(dst, rule.proto as 'tcp' | 'udp', Number(rule.ports) + 500)).verdict, 'drop', `rule ${i}: other port dropped`);
+  }
+  const again = p.install(JSON.stringify({ egress: egress.slice(0, 10) }));
+  t.equal(again.removed, r.entries, 'replacing 10,000 rules removes every old entry');
+  t.equal(p.entries(), again.entries);
+});
