@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -73,6 +76,53 @@ static int read_all(int fd, struct buf *b, size_t max)
 	}
 }
 
+/* Node's exit code when a startup snapshot does not fit the running V8: a
+ * snapshot is bound to the binary and to the CPU features it was built with
+ * (one built on the host fails inside a TCG guest with the same binary). Node
+ * fails before running any JavaScript, so nothing has been done yet. The
+ * hook itself exits 0, 1 or 2 only. */
+#define NODE_EXIT_SNAPSHOT 14
+
+/* Runs node from the snapshot as a child and exits with its status, unless
+ * the snapshot did not load: then it says so and returns. The child dies
+ * with this process (a runtime that kills a hook on timeout kills this one). */
+static void run_snapshot(const char *node, char **args, const char *blob)
+{
+	pid_t parent = getpid(), pid = fork();
+	int st;
+
+	if (pid < 0)
+		return; /* run without the snapshot */
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		execv(node, args);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			perror("nkit-oci-hook: waitpid");
+			exit(1);
+		}
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == NODE_EXIT_SNAPSHOT) {
+		fprintf(stderr, "nkit-oci-hook: the startup snapshot %s does not fit this node binary or CPU "
+				"(built on another machine?); running the hook without it. Rebuild it "
+				"(cd %.*s && %s --snapshot-blob oci-hook.snapshot.blob --build-snapshot bundle/oci-hook.js) "
+				"or delete %s.node to stop trying it\n",
+			blob, (int)(strrchr(blob, '/') - blob), blob, node, blob);
+		setenv("NKIT_SNAPSHOT", "unusable", 1);
+		return;
+	}
+	if (WIFSIGNALED(st)) {
+		signal(WTERMSIG(st), SIG_DFL);
+		raise(WTERMSIG(st));
+		exit(128 + WTERMSIG(st));
+	}
+	exit(WEXITSTATUS(st));
+}
+
 /* Runs the Node hook with the stdin we already consumed. */
 static void fallback(const char *js, int argc, char **argv, struct buf *in, const char *reason)
 {
@@ -121,9 +171,18 @@ static void fallback(const char *js, int argc, char **argv, struct buf *in, cons
 			args[a++] = "--snapshot-blob";
 			args[a++] = strdup(blob);
 			args[a++] = "--"; /* the hook's own options are not node's */
-		} else {
-			args[a++] = (char *)js;
+			for (int k = 0; k < argc; k++)
+				args[a + k] = argv[k];
+			args[a + argc] = NULL;
+			run_snapshot(nodes[i], args, blob);
+			/* The snapshot did not load: the same hook without it. */
+			a = 1;
+			if (lseek(0, 0, SEEK_SET) < 0) {
+				perror("nkit-oci-hook: cannot pass stdin on");
+				exit(1);
+			}
 		}
+		args[a++] = (char *)js;
 		for (int k = 0; k < argc; k++)
 			args[a++] = argv[k];
 		args[a] = NULL;

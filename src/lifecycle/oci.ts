@@ -42,6 +42,7 @@ export function ociHook(o: HookOptions): HookOutcome {
   let id: string | undefined;
   // The native hook client ran us because the agent was not there.
   if (o.env.NKIT_FALLBACK_REASON) log.info({ reason: o.env.NKIT_FALLBACK_REASON }, 'in-process: the agent is not available');
+  if (o.env.NKIT_SNAPSHOT === 'unusable') log.warn('the startup snapshot does not load with this node binary or CPU: the hook runs without it (slower); rebuild it');
   try {
     const state = parseState(o.stdin);
     id = state.id;

@@ -1,7 +1,7 @@
 // nkitd: a root-only socket (mode 0600, and peers that are not root are
 // refused even when the mode would let them in), concurrent requests from
 // many hook clients, and the client's fallback when the agent goes away.
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { encodeRequest } from '../../src/agent/protocol';
@@ -9,9 +9,12 @@ import { run } from '../lib/exec';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { createNetns } from '../lib/netns';
 import { leftovers, nkitEnv, startTestAgent } from '../lib/nkit';
+import { repoRoot } from '../lib/paths';
+import { tempDir } from '../lib/scope';
 import { rootSkipReason } from '../lib/skip';
 
 const skip = rootSkipReason();
+const CLIENT = join(repoRoot, 'native', 'build', 'nkit-hook-client');
 
 t.test('root only', { skip }, async (t) => {
   const host = await createNetns(t);
@@ -51,4 +54,38 @@ t.test('20 hook clients at once through the agent', { skip }, async (t) => {
   t.same(await leftovers(env, host.name), { devices: [], routes: [], files: [], pins: [] });
   const log = readFileSync(join(env.runDir, 'nkit.log'), 'utf8');
   t.notMatch(log, /agent is not available/, 'all served by the agent');
+});
+
+// Without the agent the client starts Node from the startup snapshot. A
+// snapshot is bound to the node binary and the CPU it was built on: one that
+// does not load (here: built with other V8 flags, as a snapshot from another
+// CPU fails) must not fail the hook: the same hook runs without it, with the
+// same stdin, and stderr says why.
+t.test('client without the agent: a snapshot that does not load', { skip }, async (t) => {
+  const env = await nkitEnv(t);
+  const root = await tempDir(t, 'nkt-snap-');
+  mkdirSync(join(root, 'dist', 'hooks'), { recursive: true });
+  symlinkSync(join(repoRoot, 'dist', 'hooks', 'oci-hook.js'), join(root, 'dist', 'hooks', 'oci-hook.js'));
+  const blob = join(root, 'dist', 'oci-hook.snapshot.blob');
+  writeFileSync(join(root, 'snap.js'), 'process.stdout.write("the snapshot ran\\n")');
+  const built = await run([process.execPath, '--stack-size=900', '--snapshot-blob', blob, '--build-snapshot', join(root, 'snap.js')]);
+  t.equal(built.code, 0, `a snapshot with other V8 flags: ${built.stderr}`);
+  const node = realpathSync('/usr/bin/node');
+  const st = statSync(node);
+  writeFileSync(`${blob}.node`, `${st.size}-${Math.floor(st.mtimeMs / 1000)}\n`);
+  const client = (stage: string, stdin: string) =>
+    run([CLIENT, join(root, 'dist', 'hooks', 'oci-hook.js'), '--config', env.configPath, stage], { input: stdin, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NKIT_NO_AGENT: '1', NKIT_NODE: '/usr/bin/node' } });
+  const state = JSON.stringify({ ociVersion: '1.0.2', id: 'kt-snap', status: 'stopped', pid: 0, bundle: root });
+  const r = await client('poststop', state);
+  t.equal(r.code, 0, `poststop succeeds without the snapshot: ${r.stderr}`);
+  t.notMatch(r.stdout, /the snapshot ran/, 'the foreign snapshot did not run');
+  t.match(r.stderr, /nkit-oci-hook: the startup snapshot .*oci-hook\.snapshot\.blob does not fit this node binary or CPU/, 'stderr says the snapshot was not used, and how to rebuild it');
+  t.match(readFileSync(join(env.runDir, 'nkit.log'), 'utf8'), /startup snapshot does not load/, 'and the log says so');
+  const bad = await client('poststop', '{"id": 1}');
+  t.equal(bad.code, 1, 'a hook failure keeps its exit code through the retry');
+  t.match(bad.stderr, /nkit-oci-hook/, 'and its message');
+  // The control: the snapshot `make build` made loads, so no retry message.
+  const good = await run([CLIENT, join(repoRoot, 'dist', 'hooks', 'oci-hook.js'), '--config', env.configPath, 'poststop'], { input: state, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NKIT_NO_AGENT: '1', NKIT_NODE: '/usr/bin/node' } });
+  t.equal(good.code, 0, `with the matching snapshot: ${good.stderr}`);
+  t.notMatch(good.stderr, /startup snapshot/, 'no retry');
 });

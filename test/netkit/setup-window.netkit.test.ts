@@ -18,7 +18,8 @@ t.test('no packet passes before the policy (netkit)', { skip: netkitSkipReason()
   const listener = await hostListener(t, host.name, 9999);
   const flood = netnsFlood(t, c.netns.path, '10.213.0.1', 9999);
   await new Promise((r) => setTimeout(r, 500));
-  t.equal((await runHook(t, env, host.name, 'createRuntime', c.state())).code, 0, 'setup under the flood');
+  const setup = await runHook(t, env, host.name, 'createRuntime', c.state());
+  t.equal(setup.code, 0, 'setup under the flood', { stderr: setup.stderr, timedOut: setup.timedOut, ms: setup.durationMs });
   await new Promise((r) => setTimeout(r, 2000));
   const sent = await flood.sent();
   t.ok(sent > 0, `the flood sent ${sent} datagrams once it could`);
