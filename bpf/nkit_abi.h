@@ -122,20 +122,26 @@ struct nkit_port_val {
 	__u32 rule;
 };
 
-/* Key of the LRU hash "nkit_ct": a packet that is a reply to a connection
- * allowed in the other direction, as it will look when it arrives. */
+/* Key of the LRU hash "nkit_ct": one entry per flow, the same for its
+ * packets both ways: the container's end first, then the remote end. */
 struct nkit_ct_key {
 	__u8  family;           /* 4 or 6 */
 	__u8  proto;
-	__u8  dir;              /* direction the reply travels */
-	__u8  pad;
-	__u16 sport;            /* network order; ICMP echo: the id */
-	__u16 dport;            /* network order; ICMP echo: the id */
-	__u8  saddr[16];        /* IPv4 in the first 4 bytes */
-	__u8  daddr[16];
+	__u8  pad[2];
+	__u16 cport;            /* container's port, network order; ICMP echo: the id */
+	__u16 rport;            /* remote port, network order; ICMP echo: the id */
+	__u8  caddr[16];        /* container's address; IPv4 in the first 4 bytes */
+	__u8  raddr[16];        /* remote address */
 };
+/* A flow the policy allowed: later packets the same way pass without the
+ * rules while gen is the policy generation in force; packets the other way
+ * are replies. */
 struct nkit_ct_val {
 	__u64 last_seen_ns;     /* bpf_ktime_get_ns() of the last packet either way */
+	__u32 gen;              /* nkit_gen's value when the rules allowed it */
+	__u32 rule;             /* the allowing rule's index + 1; 0: the default allowed it */
+	__u8  dir;              /* NKIT_DIR_* of the packet that opened it */
+	__u8  pad[7];
 };
 
 /* One captured packet in the ring buffer "nkit_events" (shared by every

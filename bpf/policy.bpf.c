@@ -8,10 +8,12 @@
  * bpffsDir/<id>/.
  *
  * Per packet: parse (malformed, fragments and truncated headers are
- * dropped), anti-spoofing on egress, the connection table (replies to
- * connections allowed the other way pass), then the rules: one LPM lookup
- * of the remote address gives a port set, one LPM lookup of (set, proto,
- * port) allows it. The cost does not grow with the number of rules.
+ * dropped), anti-spoofing on egress, the connection table (one lookup: a
+ * later packet of a flow the rules allowed passes without them while the
+ * policy generation is the same; a packet the other way is a reply), then
+ * the rules: one LPM lookup of the remote address gives a port set, one LPM
+ * lookup of (set, proto, port) allows it. The cost does not grow with the
+ * number of rules.
  * Default deny: a zero-filled config drops everything.
  */
 #include <linux/bpf.h>
@@ -271,68 +273,23 @@ static __always_inline int ct_eligible(const struct pkt *p)
 	return p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || p->echo;
 }
 
+/* The flow's key from either direction: the container's end first. */
 static __always_inline void ct_key_of(struct nkit_ct_key *k, const struct pkt *p, __u32 dir)
 {
+	int out = dir == NKIT_DIR_EGRESS;
+
 	__builtin_memset(k, 0, sizeof(*k));
 	k->family = p->family;
 	k->proto = p->proto;
-	k->dir = dir;
-	k->sport = p->sport;
-	k->dport = p->dport;
-	__builtin_memcpy(k->saddr, p->saddr, 16);
-	__builtin_memcpy(k->daddr, p->daddr, 16);
+	k->cport = out ? p->sport : p->dport;
+	k->rport = out ? p->dport : p->sport;
+	__builtin_memcpy(k->caddr, out ? p->saddr : p->daddr, 16);
+	__builtin_memcpy(k->raddr, out ? p->daddr : p->saddr, 16);
 }
 
-/* Remember how the reply to this allowed packet will look. An entry that
- * exists already only gets its timestamp refreshed: an update of an LRU
- * hash allocates a new element every time (measured: ~40% of the program's
- * cost on the allow path when done per packet). */
-static __always_inline void ct_allow_reply(const struct pkt *p, __u32 dir, int dry)
+static __always_inline int ct_fresh(const struct nkit_ct_val *v, const struct pkt *p, __u64 now)
 {
-	struct nkit_ct_key k;
-	struct nkit_ct_val v, *cur;
-
-	if (dry || !ct_eligible(p))
-		return;
-	__builtin_memset(&k, 0, sizeof(k));
-	k.family = p->family;
-	k.proto = p->proto;
-	k.dir = dir ^ 1;
-	k.sport = p->dport;
-	k.dport = p->sport;
-	__builtin_memcpy(k.saddr, p->daddr, 16);
-	__builtin_memcpy(k.daddr, p->saddr, 16);
-	v.last_seen_ns = bpf_ktime_get_ns();
-	cur = bpf_map_lookup_elem(&nkit_ct, &k);
-	if (cur) {
-		cur->last_seen_ns = v.last_seen_ns;
-		return;
-	}
-	bpf_map_update_elem(&nkit_ct, &k, &v, BPF_ANY);
-}
-
-static __always_inline int ct_is_reply(const struct pkt *p, __u32 dir, int dry)
-{
-	struct nkit_ct_key k;
-	struct nkit_ct_val *v;
-	__u64 now, timeout;
-
-	if (!ct_eligible(p) || p->echo == 1)
-		return 0;
-	ct_key_of(&k, p, dir);
-	v = bpf_map_lookup_elem(&nkit_ct, &k);
-	if (!v)
-		return 0;
-	now = bpf_ktime_get_ns();
-	timeout = p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS;
-	if (now - v->last_seen_ns > timeout) {
-		if (!dry)
-			bpf_map_delete_elem(&nkit_ct, &k);
-		return 0;
-	}
-	if (!dry)
-		v->last_seen_ns = now;
-	return 1;
+	return now - v->last_seen_ns <= (p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS);
 }
 
 /* The rules: the remote address's port set, then (set, proto, port).
@@ -437,13 +394,18 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 	struct nkit_cfg *cfg = bpf_map_lookup_elem(&nkit_cfg, &zero);
 	__u32 *genp = bpf_map_lookup_elem(&nkit_gen, &zero);
 	int dry = skb->mark == NKIT_DRYRUN_MARK && skb->ifindex == 1;
+	struct nkit_ct_val *flow = NULL;
+	struct nkit_ct_key k;
 	struct pkt p = {};
-	__u32 rule;
+	__u64 now = 0;
+	__u32 rule, genv;
 	__u8 gen;
+	int tracked;
 
 	if (!cfg || !genp)
 		return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
-	gen = *genp & 1;
+	genv = *genp;
+	gen = genv & 1;
 	/* A test run always carries an ethernet header, whatever the device. */
 	if (parse(skb, dry ? ETH_HLEN : cfg->l3_offset, &p) != PARSE_OK)
 		return verdict(skb, cfg, dir, NKIT_CNT_DROP_MALFORMED, 0, dry);
@@ -451,13 +413,55 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 		return verdict(skb, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
 	if (p.neigh)
 		return verdict(skb, cfg, dir, cfg->flags & NKIT_CFG_F_NEIGH ? NKIT_CNT_PASS_NEIGH : NKIT_CNT_DROP_POLICY, 0, dry);
-	if (ct_is_reply(&p, dir, dry))
-		return verdict(skb, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
+	/* One lookup finds the flow, whichever way the packet goes. */
+	tracked = ct_eligible(&p);
+	if (tracked) {
+		ct_key_of(&k, &p, dir);
+		flow = bpf_map_lookup_elem(&nkit_ct, &k);
+		if (flow) {
+			now = bpf_ktime_get_ns();
+			if (!ct_fresh(flow, &p, now)) {
+				flow = NULL; /* idle too long: as if it never was */
+			} else if (flow->dir == dir) {
+				/* The way it was allowed: the rules need not run
+				 * again while the policy stays the same. */
+				if (flow->gen == genv) {
+					rule = flow->rule;
+					if (!dry)
+						flow->last_seen_ns = now;
+					return verdict(skb, cfg, dir, NKIT_CNT_PASS, rule, dry);
+				}
+			} else if (p.echo != 1) {
+				/* The other way: a reply (an echo request never is). */
+				if (!dry)
+					flow->last_seen_ns = now;
+				return verdict(skb, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
+			} else {
+				flow = NULL; /* an echo request against a flow opened the other way */
+			}
+		}
+	}
 	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(&p, dir, gen);
 	if (rule || cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW) {
-		ct_allow_reply(&p, dir, dry);
+		if (tracked && !dry) {
+			if (!now)
+				now = bpf_ktime_get_ns();
+			if (flow) {
+				/* Opened this way under an older policy that this one allows too. */
+				flow->gen = genv;
+				flow->rule = rule;
+				flow->last_seen_ns = now;
+			} else {
+				struct nkit_ct_val v = { .last_seen_ns = now, .gen = genv, .rule = rule, .dir = dir };
+
+				bpf_map_update_elem(&nkit_ct, &k, &v, BPF_ANY);
+			}
+		}
 		return verdict(skb, cfg, dir, NKIT_CNT_PASS, rule, dry);
 	}
+	/* A flow the policy in force no longer allows: its replies stop too. */
+	if (flow && !dry)
+		bpf_map_delete_elem(&nkit_ct, &k);
 	return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
 }
 

@@ -44,7 +44,7 @@ export const CIDR_VAL_SIZE = 4;
 export const PORT_KEY_SIZE = 16;
 export const PORT_VAL_SIZE = 4;
 export const CT_KEY_SIZE = 40;
-export const CT_VAL_SIZE = 8;
+export const CT_VAL_SIZE = 24;
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 

@@ -48,9 +48,16 @@ export function closeMaps(m: Partial<PolicyMapFds>): void {
   for (const fd of Object.values(m)) if (typeof fd === 'number') addon().closeFd(fd);
 }
 
-export function readGen(m: PolicyMapFds): number {
+// nkit_gen counts installs; its low bit is the generation the rules' keys
+// and the config's defaults are under. The connection table remembers the
+// count, so a flow allowed under an older policy meets the rules again.
+function readGenCount(m: PolicyMapFds): number {
   const v = addon().bpfMapLookup(m.gen, Buffer.alloc(4), 4);
-  return v ? v.readUInt32LE(0) & 1 : 0;
+  return v ? v.readUInt32LE(0) : 0;
+}
+
+export function readGen(m: PolicyMapFds): number {
+  return readGenCount(m) & 1;
 }
 
 export interface DeviceCfg {
@@ -72,8 +79,9 @@ export interface InstallResult {
 // Installs a compiled policy as the new active generation.
 export function installPolicy(m: PolicyMapFds, c: CompiledPolicy, dev: DeviceCfg): InstallResult {
   const a = addon();
-  const cur = readGen(m);
-  const next = cur ^ 1;
+  const count = (readGenCount(m) + 1) >>> 0;
+  const cur = (count & 1) ^ 1;
+  const next = count & 1;
   try {
     // Leftovers of an install that died before its flip.
     removeGeneration(m, next);
@@ -93,7 +101,7 @@ export function installPolicy(m: PolicyMapFds, c: CompiledPolicy, dev: DeviceCfg
     if (dev.addr4) cfg.addr4 = dev.addr4;
     if (dev.addr6) cfg.addr6 = dev.addr6;
     a.bpfMapUpdate(m.cfg, Buffer.alloc(4), abi.encodeCfg(cfg), 0);
-    a.bpfMapUpdate(m.gen, Buffer.alloc(4), abi.encodeU32(next), 0);
+    a.bpfMapUpdate(m.gen, Buffer.alloc(4), abi.encodeU32(count), 0);
   } catch (err) {
     throw asNkitError(err, 'EKERNEL', `write policy maps (${c.cidrs.length} prefixes, ${c.ports.length} port entries)`);
   }

@@ -5,7 +5,8 @@
 import t from 'tap';
 import * as abi from '../../src/bpf/abi';
 import { arpFrame, ethFrame, type PacketSpec } from '../../src/policy/packet';
-import { CTR4, CTR6, loadForTest } from '../lib/policy-prog';
+import { addon } from '../../src/native';
+import { CTR4, CTR6, ctEntries, loadForTest } from '../lib/policy-prog';
 import { rootSkipReason } from '../lib/skip';
 
 const skip = rootSkipReason();
@@ -101,6 +102,39 @@ t.test('replies to allowed connections pass; others do not', { skip }, async (t)
   // Server side: an ingress-allowed connection lets the container answer.
   t.equal(p.run('ingress', ethFrame(inn('10.9.9.9', 'tcp', 8080, { sport: 5555 }))), abi.VERDICT_PASS);
   t.match(p.test('egress', out('10.9.9.9', 'tcp', 5555, { sport: 8080 })), { verdict: 'pass', reason: 'pass_reply' }, 'the server answers');
+});
+
+// The connection table keeps the flows the rules allowed: later packets the
+// same way skip the rules while the policy stays the same (the cheap path);
+// a new policy makes them meet the rules again, and a policy that no longer
+// allows a flow stops its replies too.
+t.test('established flows skip the rules until the policy changes', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install(JSON.stringify(RULES));
+  const req = ethFrame(out('10.2.3.4', 'tcp', 80, { sport: 40000 }));
+  const reply = inn('10.2.3.4', 'tcp', 40000, { sport: 80 });
+  t.equal(p.run('egress', req), abi.VERDICT_PASS, 'the first packet passes by the rules');
+  const flows = ctEntries(p);
+  t.equal(flows.length, 1, 'one flow in the connection table');
+  t.match(flows[0], { dir: abi.DIR_EGRESS, rule: 1, gen: 1 }, 'opened egress by rule 0, under the first install');
+  // Take the rules out behind the program's back (no new generation).
+  for (const fd of [p.obj.maps.cidr4, p.obj.maps.cidr6]) {
+    const size = fd === p.obj.maps.cidr4 ? abi.CIDR4_KEY_SIZE : abi.CIDR6_KEY_SIZE;
+    for (let k = addon().bpfMapNextKey(fd, null, size); k; k = addon().bpfMapNextKey(fd, null, size)) addon().bpfMapDelete(fd, k);
+  }
+  t.equal(p.run('egress', req), abi.VERDICT_PASS, 'the flow passes without the rules');
+  t.match(p.test('egress', out('10.2.3.4', 'tcp', 80, { sport: 40001 })), { verdict: 'drop' }, 'a new flow meets the (now empty) rules');
+  // A new policy that still allows it, by another rule: the rules run again.
+  p.install(JSON.stringify({ egress: [{ cidr: '10.2.0.0/16', proto: 'udp', ports: '53' }, { cidr: '10.2.3.0/24', proto: 'tcp', ports: '80' }] }));
+  t.match(p.test('egress', out('10.2.3.4', 'tcp', 80, { sport: 40000 })), { verdict: 'pass', rule: 1 }, 'judged by the new rules');
+  t.equal(p.run('egress', req), abi.VERDICT_PASS);
+  t.match(ctEntries(p)[0], { dir: abi.DIR_EGRESS, rule: 2, gen: 2 }, 'the flow now carries the new rule and generation');
+  t.match(p.test('ingress', reply), { verdict: 'pass', reason: 'pass_reply' }, 'replies still pass');
+  // A policy that no longer allows it: the next packet is dropped and the flow is gone.
+  p.install(JSON.stringify({ egress: [{ cidr: '8.8.8.8/32', proto: 'udp', ports: '53' }] }));
+  t.equal(p.run('egress', req), abi.VERDICT_DROP, 'the flow is dropped under the new policy');
+  t.equal(ctEntries(p).length, 0, 'and forgotten');
+  t.match(p.test('ingress', reply), { verdict: 'drop', reason: 'drop_policy' }, 'its replies are dropped too');
 });
 
 t.test('malformed packets are dropped even under allow-all', { skip }, async (t) => {
