@@ -155,7 +155,7 @@ export function renderChart(r: RunResults): string {
     title: "3. nkit's policy program per packet (BPF_PROG_TEST_RUN on this kernel)",
     subtitle: `median, whisker min-max of ${pk.settings.rounds} samples of ${fmtNum(pk.settings.repeat, 0)} runs each, cases interleaved; policy with ${PACKET_RULES} egress rules`,
     unit: 'ns',
-    rows: [pkt('empty', COLORS.floor), pkt('allowed', COLORS.nkit), pkt('allowed-dry', COLORS.nkitLight), pkt('allowed-allow-all', COLORS.nkitLight), pkt('denied', COLORS.nkit), pkt('reply', COLORS.nkit), pkt('spoof', COLORS.nkit)],
+    rows: [pkt('empty', COLORS.floor), pkt('allowed', COLORS.nkit), pkt('new-flow', COLORS.nkitLight), pkt('allowed-allow-all', COLORS.nkitLight), pkt('denied', COLORS.nkit), pkt('reply', COLORS.nkit), pkt('spoof', COLORS.nkit)],
   };
   const m = r.machine;
   return renderPanels([lcPanel, pkPanel], `make bench, ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC; ${m.cores} cores (${m.hypervisor}), kernel ${m.kernel}; details in BENCHMARKS.md`);

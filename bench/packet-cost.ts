@@ -20,7 +20,7 @@ import { CONTAINER_ADDR, policyJson, prng, workload } from './workload';
 export const PACKET_RULES = 10;
 export const SPOOF_SRC = '10.213.0.66';
 
-export const PACKET_CASES = ['empty', 'allowed', 'allowed-dry', 'allowed-allow-all', 'denied', 'reply', 'spoof'] as const;
+export const PACKET_CASES = ['empty', 'allowed', 'new-flow', 'allowed-allow-all', 'denied', 'reply', 'spoof'] as const;
 export type PacketCase = (typeof PACKET_CASES)[number];
 
 export interface PacketSettings {
@@ -80,10 +80,12 @@ export function runPacketCost(s: PacketSettings, emptyObjPath: string, log: (s: 
       info: Omit<PacketCaseInfo, 'got'>;
     }
     const E = abi.PROG_EGRESS, I = abi.PROG_INGRESS;
+    // Another source port: a flow the table never holds (its runs are dry).
+    const newFlow: PacketSpec = { ...w.allowed, sport: (w.allowed.sport ?? 40000) + 1 };
     const cases: Case[] = [
       { id: 'empty', prog: emptyPass, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: describe(w.allowed), program: 'empty_pass (`return 0`)', expect: 'pass' } },
       { id: 'allowed', prog: rules.progs.egress, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: describe(w.allowed), program: E, expect: 'pass' } },
-      { id: 'allowed-dry', prog: rules.progs.egress, spec: w.allowed, retval: abi.VERDICT_PASS, ctx: dry, info: { packet: `${describe(w.allowed)}, dry run (no connection-table write, no counters)`, program: E, expect: 'pass' } },
+      { id: 'new-flow', prog: rules.progs.egress, spec: newFlow, retval: abi.VERDICT_PASS, ctx: dry, info: { packet: `${describe(newFlow)}, the first packet of a flow, as a dry run (the rules; no connection-table insert, no counters)`, program: E, expect: 'pass' } },
       { id: 'allowed-allow-all', prog: allowAll.progs.egress, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: `${describe(w.allowed)}, policy allow-all`, program: E, expect: 'pass' } },
       { id: 'denied', prog: rules.progs.egress, spec: w.denied, retval: abi.VERDICT_DROP, info: { packet: describe(w.denied), program: E, expect: 'drop_policy' } },
       { id: 'reply', prog: rules.progs.ingress, spec: w.reply, retval: abi.VERDICT_PASS, info: { packet: describe(w.reply), program: I, expect: 'pass_reply' } },
