@@ -9,12 +9,12 @@
 // detached container loses its network when it exits, not when removed.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { checkClean, checkReport, checkUntouched, checkWiredWhileRunning, recordIds, REPORT_SCRIPT, waitReady } from '../lib/engine-checks';
 import { engineHost } from '../lib/engine-host';
 import { testHooksDir } from '../lib/hooksd';
 import { run } from '../lib/exec';
-import { leftovers, nkitEnv } from '../lib/nkit';
+import { leftovers, nkitEnv, type NkitTestEnv } from '../lib/nkit';
 import { copyWithHooks, podmanArgv, podmanDirs, podmanRun, podmanRunArgv, podmanSkipReason } from '../lib/podman';
 import { buildRootfs } from '../lib/rootfs';
 import { tempDir } from '../lib/scope';
@@ -46,39 +46,38 @@ for (const policy of ['allow-all', 'deny-all'] as const) {
   });
 }
 
-t.test('podman: a container without the annotation is untouched', { skip }, async (t) => {
+// A container started without the annotation, under one hooks.d variant:
+// `whileRunning` looks at the host, `afterExit` at what the container saw.
+async function unannotated(
+  t: Test,
+  variant: 'annotation' | 'always',
+  whileRunning: (env: NkitTestEnv, netns: string) => Promise<unknown>,
+  afterExit: (stdout: string) => void,
+): Promise<void> {
   const env = await nkitEnv(t, { policy: 'allow-all' });
   const host = await engineHost(t, 'podman');
-  const hooksDir = await testHooksDir(t, env, 'annotation');
+  const hooksDir = await testHooksDir(t, env, variant);
   const rootfs = await buildRootfs(join(await tempDir(t, 'nkt-rootfs-'), 'rootfs'));
   const running = podmanRun(host, { rootfs, hooksDir, capAdd: ['NET_RAW'], args: ['sh', '-c', REPORT_SCRIPT], timeoutMs: 90_000 });
-
   const ready = await waitReady(rootfs);
   t.ok(ready, 'container reported ready');
-  if (ready) await checkUntouched(t, env, host.netns.name);
+  if (ready) await whileRunning(env, host.netns.name);
   writeFileSync(join(rootfs, 'go'), '');
   const r = await running;
   t.equal(r.code, 0, `podman exit 0 (stderr: ${r.stderr.trim()})`);
-  t.notMatch(r.stdout, /eth0/, 'the container has no eth0');
-  t.match(r.stdout, /PING4=fail/, 'and no way to the host');
+  afterExit(r.stdout);
   await checkClean(t, env, host.netns.name);
+}
+
+t.test('podman: a container without the annotation is untouched', { skip }, async (t) => {
+  await unannotated(t, 'annotation', (env, netns) => checkUntouched(t, env, netns), (stdout) => {
+    t.notMatch(stdout, /eth0/, 'the container has no eth0');
+    t.match(stdout, /PING4=fail/, 'and no way to the host');
+  });
 });
 
 t.test('podman: the "always" hooks.d variant wires a container without the annotation', { skip }, async (t) => {
-  const env = await nkitEnv(t, { policy: 'allow-all' });
-  const host = await engineHost(t, 'podman');
-  const hooksDir = await testHooksDir(t, env, 'always');
-  const rootfs = await buildRootfs(join(await tempDir(t, 'nkt-rootfs-'), 'rootfs'));
-  const running = podmanRun(host, { rootfs, hooksDir, capAdd: ['NET_RAW'], args: ['sh', '-c', REPORT_SCRIPT], timeoutMs: 90_000 });
-
-  const ready = await waitReady(rootfs);
-  t.ok(ready, 'container reported ready');
-  if (ready) await checkWiredWhileRunning(t, env, host.netns.name);
-  writeFileSync(join(rootfs, 'go'), '');
-  const r = await running;
-  t.equal(r.code, 0, `podman exit 0 (stderr: ${r.stderr.trim()})`);
-  checkReport(t, r.stdout, 'allow-all');
-  await checkClean(t, env, host.netns.name);
+  await unannotated(t, 'always', (env, netns) => checkWiredWhileRunning(t, env, netns), (stdout) => checkReport(t, stdout, 'allow-all'));
 });
 
 // Podman's defaults, with the host's own config dirs replaced (for podman only)
