@@ -121,7 +121,7 @@ t.test('a failure at any step rolls back everything', { skip }, async (t) => {
   const host = await createNetns(t);
   const env = await nkitEnv(t);
   const c = await fakeContainer(t, 'kt-fault');
-  for (const point of ['after-record', 'after-ipam', 'after-link', 'after-attach', 'after-addresses', 'after-ready']) {
+  for (const point of ['after-record', 'after-ipam', 'after-link', 'after-bpf-load', 'after-attach', 'after-addresses', 'after-ready']) {
     const r = await runHook(t, env, host.name, 'createRuntime', c.state(), { extraEnv: { NKIT_FAULT: `fail:${point}` } });
     t.equal(r.code, 1, `fail:${point} exits 1`);
     t.match(r.stderr, new RegExp(`injected failure at ${point}`));
