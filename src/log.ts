@@ -1,8 +1,8 @@
 // Logging: pino, JSON lines, synchronously to a file (runtimes swallow a
 // hook's stdout and a hook exits right after its work).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import pino from 'pino';
+import { ensureDir } from './dirs';
 
 export type Logger = pino.Logger;
 
@@ -22,7 +22,7 @@ export function createLogger(o: LogOptions): Logger {
   const key = `${level}\0${o.file}`;
   let l = loggers.get(key);
   if (!l) {
-    fs.mkdirSync(path.dirname(o.file), { recursive: true, mode: 0o700 });
+    ensureDir(path.dirname(o.file), 'log');
     const dest = pino.destination({ dest: o.file, sync: true, mkdir: true });
     l = pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
     loggers.set(key, l);

@@ -12,6 +12,7 @@ import { ociHook, parseHookArgs } from '../lifecycle/oci';
 import { Logger } from '../log';
 import { addon } from '../native';
 import { decodeRequest, encodeResponse, MAX_FRAME, Request, Response } from './protocol';
+import { ensureDir } from '../dirs';
 
 export interface AgentOptions {
   /** Path to listen on (ignored when listenFd is given). */
@@ -72,7 +73,7 @@ function serve(sock: net.Socket, log: Logger): void {
 export async function startAgent(o: AgentOptions): Promise<net.Server> {
   const server = net.createServer((s) => serve(s, o.log));
   if (o.listenFd === undefined) {
-    fs.mkdirSync(path.dirname(o.socketPath), { recursive: true, mode: 0o700 });
+    ensureDir(path.dirname(o.socketPath), 'agent socket');
     await removeStaleSocket(o.socketPath);
   }
   await new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { NkitError, asNkitError } from '../errors';
 import { addon, LoadedObject, packageRoot } from '../native';
 import { PolicyMapFds } from '../policy/maps';
 import * as abi from './abi';
+import { ensureDir } from '../dirs';
 
 export interface PolicyObject {
   object: LoadedObject;
@@ -138,7 +139,7 @@ export function ensureBpffs(dir: string): { mounted: boolean } {
       });
     }
   }
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureDir(dir, 'BPF pin');
   return { mounted };
 }
 

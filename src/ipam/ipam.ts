@@ -9,6 +9,7 @@ import { NkitError } from '../errors';
 import { faultPoint } from '../lifecycle/fault';
 import { withLock } from '../lifecycle/lock';
 import { Family, Prefix, formatAddress, formatPrefix, parseAddress, prefixSize } from './cidr';
+import { ensureDir } from '../dirs';
 
 export interface Lease {
   family: Family;
@@ -75,7 +76,7 @@ function claimLowestFree(dir: string, id: string, p: Prefix, taken: Set<string>)
 
 // Creates the lease file atomically; false when the address is already leased.
 function writeLease(dir: string, address: string, id: string): boolean {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensureDir(dir, 'address lease');
   const tmp = path.join(dir, `${TMP_PREFIX}${process.pid}-${address}`);
   const fd = fs.openSync(tmp, 'w', 0o600);
   try {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NkitError } from '../errors';
 import { addon, LOCK_EX, LOCK_NB, LOCK_UN } from '../native';
+import { ensureDir } from '../dirs';
 
 // Created on first use: a startup snapshot cannot hold a SharedArrayBuffer.
 let sleeper: Int32Array | undefined;
@@ -15,7 +16,7 @@ export const sleepMs = (ms: number): void => {
 // Runs fn while holding an exclusive lock on `file` (created if missing).
 // Gives up with ESTATE after timeoutMs.
 export function withLock<T>(file: string, timeoutMs: number, what: string, fn: () => T): T {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  ensureDir(path.dirname(file), 'lock');
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);

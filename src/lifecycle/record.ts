@@ -8,6 +8,7 @@ import { NkitError } from '../errors';
 import { Lease } from '../ipam/ipam';
 import { validateContainerId } from '../plan/naming';
 import type { NumaPlan } from '../numa/plan';
+import { ensureDir } from '../dirs';
 
 export const RECORD_VERSION = 1;
 
@@ -59,7 +60,7 @@ export const recordPath = (runDir: string, id: string): string => path.join(cont
 // Writes the record atomically.
 export function writeRecord(runDir: string, rec: ContainerRecord): void {
   const file = recordPath(runDir, rec.id);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  ensureDir(path.dirname(file), 'record');
   rec.updatedAt = new Date().toISOString();
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = fs.openSync(tmp, 'w', 0o600);

@@ -31,6 +31,7 @@ import { netnsAlive, openContainerNetns, sameNetns } from './netns';
 import { ContainerRecord, NumaRecord, RECORD_VERSION, readRecord, writeRecord } from './record';
 import { ensureHostSysctl, ensureSysctl } from './sysctl';
 import { containerLockPath, OWNER_ALIAS_PREFIX, teardownRecord } from './teardown';
+import { ensureDir } from '../dirs';
 
 const LOCK_TIMEOUT_MS = 30_000;
 
@@ -238,7 +239,7 @@ function attachPolicy(plan: ContainerPlan, rec: ContainerRecord, dp: Datapath, i
       return o;
     });
     faultPoint('after-bpf-load');
-    fs.mkdirSync(rec.bpf.pinDir, { recursive: true, mode: 0o700 });
+    ensureDir(rec.bpf.pinDir, 'BPF pin');
     const pin = (name: string): string => {
       rec.bpf.pins.push(name);
       return path.join(rec.bpf.pinDir, name);

@@ -15,6 +15,7 @@ import { Logger } from '../log';
 import { addon, MNT_DETACH, MS_BIND } from '../native';
 import { ANNOTATION_NETWORK, ANNOTATION_POLICY } from '../plan/plan';
 import { validateContainerId } from '../plan/naming';
+import { ensureDir } from '../dirs';
 
 export interface MachineOptions {
   network?: string;
@@ -43,7 +44,7 @@ function ensureNetns(nsPath: string): void {
     // A plain file left by a crash between create and bind mount.
     fs.rmSync(nsPath, { force: true });
   }
-  fs.mkdirSync(path.dirname(nsPath), { recursive: true, mode: 0o700 });
+  ensureDir(path.dirname(nsPath), 'machine namespace');
   fs.closeSync(fs.openSync(nsPath, 'w', 0o600));
   const a = addon();
   const fd = a.netnsNew();

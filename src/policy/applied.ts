@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { validateContainerId } from '../plan/naming';
 import { Policy, policyToJson } from './rules';
+import { ensureDir } from '../dirs';
 
 export interface AppliedPolicy {
   id: string;
@@ -21,7 +22,7 @@ export const appliedPolicyPath = (runDir: string, id: string): string => path.jo
 // Writes the copy atomically.
 export function saveAppliedPolicy(runDir: string, id: string, p: Policy): void {
   const file = appliedPolicyPath(runDir, id);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  ensureDir(path.dirname(file), 'applied-policy');
   const rec: AppliedPolicy = {
     id,
     name: p.name,

@@ -4,12 +4,13 @@
 // unvalidated gets through. Pure, or on files in a temp dir (no root).
 import { idOfPinDirName, pinDirName } from '../../src/plan/naming';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
 import { checkTrustedFile, parseConfig } from '../../src/config/config';
+import { ensureDir } from '../../src/dirs';
 import { NkitError } from '../../src/errors';
 import { formatAddress, parsePrefix } from '../../src/ipam/cidr';
 import { allocate, release } from '../../src/ipam/ipam';
@@ -226,4 +227,18 @@ t.test('every sink refuses the ids the fuzzer generates, or takes them whole', a
     }),
     { numRuns: 2000 },
   );
+});
+
+t.test('ensureDir: a file where a directory must be is a clean ECONFIG naming both', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nkt-dirs-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'file'), '');
+  t.throws(() => ensureDir(join(dir, 'file', 'locks'), 'lock'), {
+    name: 'NkitError',
+    code: 'ECONFIG',
+    message: `cannot create the lock directory ${join(dir, 'file', 'locks')}: ENOTDIR`,
+    hint: /a file stands where a directory must be/,
+  });
+  ensureDir(join(dir, 'a', 'b'), 'lock');
+  t.equal(statSync(join(dir, 'a', 'b')).mode & 0o777, 0o700, 'created, mode 0700');
 });
