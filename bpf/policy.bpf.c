@@ -287,9 +287,13 @@ static __always_inline void ct_key_of(struct nkit_ct_key *k, const struct pkt *p
 	__builtin_memcpy(k->raddr, out ? p->daddr : p->saddr, 16);
 }
 
+/* Another CPU may have stamped the flow after this one read the clock:
+ * a timestamp ahead of now is fresh, not 2^64 ns old. */
 static __always_inline int ct_fresh(const struct nkit_ct_val *v, const struct pkt *p, __u64 now)
 {
-	return now - v->last_seen_ns <= (p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS);
+	__u64 last = v->last_seen_ns;
+
+	return now <= last || now - last <= (p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS);
 }
 
 /* The rules: the remote address's port set, then (set, proto, port).

@@ -13,7 +13,7 @@ import { fakeContainer, runHook } from '../lib/hookrun';
 import { createNetns } from '../lib/netns';
 import { CLI, leftovers, nkitEnv, type NkitTestEnv } from '../lib/nkit';
 import { rootSkipReason } from '../lib/skip';
-import { ping, tcp } from '../lib/traffic';
+import { listening, ping, tcp } from '../lib/traffic';
 import { waitFor } from '../lib/wait';
 
 const skip = rootSkipReason();
@@ -52,8 +52,10 @@ t.test('a named policy on real traffic', { skip }, async (t) => {
   t.match(show.policy, { name: 'web', source: 'annotation org.nkit.policy' }, 'show: name and source');
   t.equal(show.applied.rules.egress.length, 2, 'show: the rules in force');
 
-  t.ok(await tcp(c.netns.path, hostNs, HOST4, 8080), 'allowed: TCP to the host port 8080 (v4), replies pass');
-  t.ok(await tcp(c.netns.path, hostNs, HOST6, 8080), 'allowed: TCP to the host port 8080 (v6)');
+  for (const [addr, what] of [[HOST4, 'v4'], [HOST6, 'v6']] as const) {
+    const ok = await tcp(c.netns.path, hostNs, addr, 8080);
+    t.ok(ok, `allowed: TCP to the host port 8080 (${what}), replies pass`, ok ? {} : { stats: (await nkit(env, 'stats', 'kt-web')).stdout });
+  }
   t.notOk(await tcp(c.netns.path, hostNs, HOST4, 8081, 2), 'not allowed: port 8081 times out');
   t.notOk(await ping(c.netns.path, HOST4, 1), 'not allowed: ICMP');
   t.notOk(await tcp(hostNs, c.netns.path, '10.213.0.2', 8080, 2), 'no ingress rule: the host cannot connect in');
@@ -101,7 +103,7 @@ t.test('policy apply: new verdicts for new connections, an allowed stream keeps 
   const sink = join(env.runDir, '..', 'stream.out');
   const server = spawn('sh', ['-c', `exec nsenter --net=${hostNs} /bin/busybox nc -l -p 8080 > ${sink}`]);
   t.teardown(() => server.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 300));
+  t.ok(await listening(hostNs, 8080), 'the stream server listens');
   const client = spawn('nsenter', [`--net=${c.netns.path}`, 'sh', '-c', `while true; do echo 0123456789abcdef; sleep 0.02; done | /bin/busybox nc ${HOST4} 8080`]);
   t.teardown(() => client.kill('SIGKILL'));
   const size = () => { try { return statSync(sink).size; } catch { return 0; } };
@@ -111,7 +113,8 @@ t.test('policy apply: new verdicts for new connections, an allowed stream keeps 
   t.equal(applied.code, 0, `apply: ${applied.stdout.trim()}${applied.stderr.trim()}`);
   const atApply = size();
   t.ok(await waitFor(() => size() > atApply + 500, { timeoutMs: 5000 }), 'the stream keeps flowing after the apply');
-  t.ok(await tcp(c.netns.path, hostNs, HOST4, 9090), 'after: a new connection to 9090 is allowed');
+  const after9090 = await tcp(c.netns.path, hostNs, HOST4, 9090);
+  t.ok(after9090, 'after: a new connection to 9090 is allowed', after9090 ? {} : { stats: (await nkit(env, 'stats', 'kt-live')).stdout, test: (await nkit(env, 'policy', 'test', 'kt-live', '--dir', 'egress', '--to', HOST4, '--proto', 'tcp', '--port', '9090')).stdout });
   const bpftool = JSON.stringify((await runOk(['bpftool', '-j', 'link', 'show'])).stdout);
   t.ok(bpftool.length > 0, 'links still listed');
 
