@@ -80,12 +80,10 @@ export function runPacketCost(s: PacketSettings, emptyObjPath: string, log: (s: 
       info: Omit<PacketCaseInfo, 'got'>;
     }
     const E = abi.PROG_EGRESS, I = abi.PROG_INGRESS;
-    // Another source port: a flow the table never holds (its runs are dry).
-    const newFlow: PacketSpec = { ...w.allowed, sport: (w.allowed.sport ?? 40000) + 1 };
     const cases: Case[] = [
       { id: 'empty', prog: emptyPass, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: describe(w.allowed), program: 'empty_pass (`return 0`)', expect: 'pass' } },
       { id: 'allowed', prog: rules.progs.egress, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: describe(w.allowed), program: E, expect: 'pass' } },
-      { id: 'new-flow', prog: rules.progs.egress, spec: newFlow, retval: abi.VERDICT_PASS, ctx: dry, info: { packet: `${describe(newFlow)}, the first packet of a flow, as a dry run (the rules; no connection-table insert, no counters)`, program: E, expect: 'pass' } },
+      { id: 'new-flow', prog: rules.progs.egress, spec: w.newFlow, retval: abi.VERDICT_PASS, ctx: dry, info: { packet: `${describe(w.newFlow)}, the first packet of a flow, as a dry run (the rules; no connection-table insert, no counters)`, program: E, expect: 'pass' } },
       { id: 'allowed-allow-all', prog: allowAll.progs.egress, spec: w.allowed, retval: abi.VERDICT_PASS, info: { packet: `${describe(w.allowed)}, policy allow-all`, program: E, expect: 'pass' } },
       { id: 'denied', prog: rules.progs.egress, spec: w.denied, retval: abi.VERDICT_DROP, info: { packet: describe(w.denied), program: E, expect: 'drop_policy' } },
       { id: 'reply', prog: rules.progs.ingress, spec: w.reply, retval: abi.VERDICT_PASS, info: { packet: describe(w.reply), program: I, expect: 'pass_reply' } },

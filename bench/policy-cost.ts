@@ -155,8 +155,7 @@ function dryRunCtx(): Buffer {
 
 function testRunPhase(s: Settings, loaded: Loaded[], emptyPass: number, results: Results): void {
   const w0 = loaded[0]!.w;
-  // newFlow: another source port, a flow the table never holds (its runs are dry).
-  const frames = { allowed: ethFrame(w0.allowed), newFlow: ethFrame({ ...w0.allowed, sport: (w0.allowed.sport ?? 40000) + 1 }), denied: ethFrame(w0.denied), reply: ethFrame(w0.reply) };
+  const frames = { allowed: ethFrame(w0.allowed), newFlow: ethFrame(w0.newFlow), denied: ethFrame(w0.denied), reply: ethFrame(w0.reply) };
   results.frameBytes = frames.allowed.length;
   const cases: Case[] = [{ id: 'empty', prog: emptyPass, frame: frames.allowed, retval: abi.VERDICT_PASS }];
   for (const l of loaded) {

@@ -23,6 +23,9 @@ export interface Workload {
   denied: PacketSpec;
   /** The answer to `allowed`, travelling towards the container. */
   reply: PacketSpec;
+  /** `allowed` from another source port: a flow that is not in the
+   * connection table (run it only dry, so it stays out). */
+  newFlow: PacketSpec;
 }
 
 // mulberry32: small, fast and the same on every machine.
@@ -93,6 +96,7 @@ export function workload(n: number, seed = SEED): Workload {
     allowed,
     denied: { ...allowed, dst: DENIED_DST },
     reply: { src: ALLOWED_DST, dst: CONTAINER_ADDR, proto: 'tcp', sport: 8080, dport: 40000, tcpFlags: 0x12 },
+    newFlow: { ...allowed, sport: 40001 },
   };
 }
 

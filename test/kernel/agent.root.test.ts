@@ -73,8 +73,9 @@ t.test('client without the agent: a snapshot that does not load', { skip }, asyn
   const node = realpathSync('/usr/bin/node');
   const st = statSync(node);
   writeFileSync(`${blob}.node`, `${st.size}-${Math.floor(st.mtimeMs / 1000)}\n`);
-  const client = (stage: string, stdin: string) =>
-    run([CLIENT, join(root, 'dist', 'hooks', 'oci-hook.js'), '--config', env.configPath, stage], { input: stdin, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NKIT_NO_AGENT: '1', NKIT_NODE: '/usr/bin/node' } });
+  const clientIn = (tree: string, stage: string, stdin: string) =>
+    run([CLIENT, join(tree, 'dist', 'hooks', 'oci-hook.js'), '--config', env.configPath, stage], { input: stdin, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NKIT_NO_AGENT: '1', NKIT_NODE: '/usr/bin/node' } });
+  const client = (stage: string, stdin: string) => clientIn(root, stage, stdin);
   const state = JSON.stringify({ ociVersion: '1.0.2', id: 'kt-snap', status: 'stopped', pid: 0, bundle: root });
   const r = await client('poststop', state);
   t.equal(r.code, 0, `poststop succeeds without the snapshot: ${r.stderr}`);
@@ -85,7 +86,7 @@ t.test('client without the agent: a snapshot that does not load', { skip }, asyn
   t.equal(bad.code, 1, 'a hook failure keeps its exit code through the retry');
   t.match(bad.stderr, /nkit-oci-hook/, 'and its message');
   // The control: the snapshot `make build` made loads, so no retry message.
-  const good = await run([CLIENT, join(repoRoot, 'dist', 'hooks', 'oci-hook.js'), '--config', env.configPath, 'poststop'], { input: state, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NKIT_NO_AGENT: '1', NKIT_NODE: '/usr/bin/node' } });
+  const good = await clientIn(repoRoot, 'poststop', state);
   t.equal(good.code, 0, `with the matching snapshot: ${good.stderr}`);
   t.notMatch(good.stderr, /startup snapshot/, 'no retry');
 });
