@@ -12,11 +12,13 @@ ADDON := native/build/Release/nkit.node
 CLIENT := native/build/nkit-hook-client
 SNAPSHOT := dist/oci-hook.snapshot.blob
 BPF_OBJ := bpf/policy.bpf.o
+# Not loaded: the ABI test reads the structs' layout from its BTF.
+ABI_OBJ := bpf/abi-types.bpf.o
 STAMP := .cache/stamps
 
 .PHONY: build deps test test-unit test-kernel test-e2e test-fuzz test-vm vm-kernels demo clean bpffs
 
-build: deps node_modules/.stamp $(ADDON) $(CLIENT) $(BPF_OBJ) dist/.stamp $(SNAPSHOT)
+build: deps node_modules/.stamp $(ADDON) $(CLIENT) $(BPF_OBJ) $(ABI_OBJ) dist/.stamp $(SNAPSHOT)
 
 deps: $(STAMP)/deps
 $(STAMP)/deps: packaging/install-deps.sh test/vm/host-packages.txt
@@ -35,6 +37,9 @@ $(CLIENT): native/client/nkit-hook-client.c $(ADDON)
 	gcc -O2 -Wall -Wextra -o $@ $<
 
 $(BPF_OBJ): bpf/policy.bpf.c bpf/nkit_abi.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(ABI_OBJ): bpf/abi-types.bpf.c bpf/nkit_abi.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 dist/.stamp: node_modules/.stamp tsconfig.json $(shell find src hooks test bench -name '*.ts' 2>/dev/null) $(wildcard config/schema/*.json) packaging/gen-validators.js
@@ -83,7 +88,7 @@ demo: build bpffs vm-kernels
 	bin/nkit-demo
 
 clean:
-	rm -rf dist native/build $(BPF_OBJ) .cache/stamps
+	rm -rf dist native/build $(BPF_OBJ) $(ABI_OBJ) .cache/stamps
 
 # Benchmarks, as root; rewrites BENCHMARKS.md and bench/chart.svg:
 # - policy per-packet cost (bench/policy-cost.ts): BPF_PROG_TEST_RUN at

@@ -36,15 +36,18 @@ export const netnsPath = (name: string): string => `/run/netns/${name}`;
 const created: Pair[] = [];
 
 // Creates a pair: ctr/eth0 <-> host/h0, both up, IPv6 off (no DAD or
-// router solicitations among the measured frames).
-export function createPair(prefix: string, tag: string): Pair {
+// router solicitations among the measured frames). ifindex: the one both
+// devices get (nkit's programs find a container's slot by it).
+export function createPair(prefix: string, tag: string, ifindex?: number): Pair {
   const pair: Pair = { tag, ctr: `${prefix}-${tag}-c`, host: `${prefix}-${tag}-h`, hostFd: -1, hostIfindex: 0 };
   created.push(pair); // before anything exists, so a failure half-way is cleaned up too
   for (const ns of [pair.ctr, pair.host]) {
     run(['ip', 'netns', 'add', ns]);
     run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   }
-  run(['ip', 'link', 'add', CTR_DEV, 'netns', pair.ctr, 'address', CTR_MAC, 'type', 'veth', 'peer', 'name', HOST_DEV, 'netns', pair.host, 'address', HOST_MAC]);
+  // The kernel gives the peer its index only when the first device has one too.
+  const index = (i: number | undefined): string[] => (i === undefined ? [] : ['index', String(i)]);
+  run(['ip', 'link', 'add', CTR_DEV, ...index(ifindex), 'netns', pair.ctr, 'address', CTR_MAC, 'type', 'veth', 'peer', 'name', HOST_DEV, ...index(ifindex), 'netns', pair.host, 'address', HOST_MAC]);
   run(['ip', '-n', pair.ctr, 'link', 'set', CTR_DEV, 'up']);
   run(['ip', '-n', pair.host, 'link', 'set', HOST_DEV, 'up']);
   pair.hostFd = fs.openSync(netnsPath(pair.host), 'r');

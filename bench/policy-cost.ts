@@ -10,13 +10,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as abi from '../src/bpf/abi';
-import { closePolicyObject, loadPolicyObject, policyObjectPath, type PolicyObject } from '../src/bpf/program';
+import { addContainer, closePolicyObject, loadPolicyObject, policyObjectPath, type PolicyObject } from '../src/bpf/program';
 import { addon, packageRoot } from '../src/native';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/compile';
-import { installPolicy, type DeviceCfg } from '../src/policy/maps';
+import { closeMaps, installPolicy, type DeviceCfg, type PolicyMapFds } from '../src/policy/maps';
 import { ethFrame } from '../src/policy/packet';
 import { parsePolicy, type Policy } from '../src/policy/rules';
-import { testPacket } from '../src/policy/testrun';
+import { testPacket, testRunCtx } from '../src/policy/testrun';
 import { nftRuleset, type NftForm } from './nft';
 import { createPair, nftLoad, otherhost, removePairs, runSender, type Job, type Pair } from './netns';
 import { progInfo, type ProgInfo } from './progs';
@@ -76,34 +76,48 @@ export interface Results {
 
 const DEV: DeviceCfg = { l3Offset: 14, neigh: false, addr4: Buffer.from([10, 213, 0, 2]) };
 
+/** One container of the bench: the host's one object, its slot, its maps. */
+interface BenchContainer {
+  progs: PolicyObject['progs'];
+  slot: number;
+  maps: PolicyMapFds;
+}
+
 interface Loaded {
   w: Workload;
   /** Measures denied packets (deny-all with no rules), and everything when n > 0. */
-  obj: PolicyObject;
+  obj: BenchContainer;
   /** Measures allowed packets and replies: obj, or allow-all when n = 0. */
-  allowObj: PolicyObject;
+  allowObj: BenchContainer;
   info: SizeInfo;
 }
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 
-function install(obj: PolicyObject, c: CompiledPolicy): number {
+function install(obj: BenchContainer, c: CompiledPolicy): number {
   const t0 = process.hrtime.bigint();
   installPolicy(obj.maps, c, DEV);
   return ms(t0);
 }
 
-function loadSize(n: number): Loaded {
+// Every size's containers share one object, as on a host (slots 0, 1, ...).
+function container(shared: PolicyObject): BenchContainer {
+  const slot = nextSlot++;
+  return { progs: shared.progs, slot, maps: addContainer(shared, slot) };
+}
+let nextSlot = 0;
+
+function loadSize(shared: PolicyObject, n: number): Loaded {
   const w = workload(n);
   const t0 = process.hrtime.bigint();
   const policy: Policy = parsePolicy(policyJson(w.rules), `bench-${n}`, `bench-${n}`, 'bench');
   const compiled = compilePolicy(policy);
   const compileMs = ms(t0);
-  const obj = loadPolicyObject();
+  const obj = container(shared);
   const installMs = install(obj, compiled);
   let allowObj = obj;
   if (n === 0) {
-    allowObj = loadPolicyObject();
+    allowObj = container(shared);
     install(allowObj, compilePolicy({ name: 'allow-all', source: 'bench', allowAll: true, ingress: [], egress: [] }));
   }
   return {
@@ -118,11 +132,11 @@ function loadSize(n: number): Loaded {
 // real allowed packet, so the reply finds its connection entry).
 function checkVerdicts(l: Loaded, checks: string[]): void {
   const { w } = l;
-  addon().bpfProgTestRun(l.allowObj.progs.egress, ethFrame(w.allowed), 1);
+  addon().bpfProgTestRun(l.allowObj.progs.egress, ethFrame(w.allowed), 1, ctxOf(l.allowObj));
   const got = {
-    allowed: testPacket(l.allowObj.progs.egress, w.allowed),
-    denied: testPacket(l.obj.progs.egress, w.denied),
-    reply: testPacket(l.allowObj.progs.ingress, w.reply),
+    allowed: testPacket(l.allowObj.progs.egress, w.allowed, l.allowObj.slot),
+    denied: testPacket(l.obj.progs.egress, w.denied, l.obj.slot),
+    reply: testPacket(l.allowObj.progs.ingress, w.reply, l.allowObj.slot),
   };
   const want = { allowed: 'pass', denied: 'drop_policy', reply: 'pass_reply' };
   for (const k of KINDS) {
@@ -137,38 +151,34 @@ interface Case {
   prog: number;
   frame: Buffer;
   retval: number;
-  ctx?: Buffer;
+  /** Names the container's slot (and a dry run's mark). */
+  ctx: Buffer;
 }
 
-// A struct __sk_buff whose mark makes the run a dry run (bpf/nkit_abi.h
-// NKIT_DRYRUN_MARK; src/policy/testrun.ts): the program decides as usual but
-// writes neither the connection table nor the counters. A dry run of a flow
+// The struct __sk_buff of a test run: it names the container's slot, and
+// for a dry run carries the mark (bpf/nkit_abi.h NKIT_DRYRUN_MARK;
+// src/policy/testrun.ts): the program decides as usual but writes neither
+// the connection table nor the counters. A dry run of a flow
 // the table does not hold is the first packet of a flow, over and over: the
 // rules, without the insert (an insert cannot be repeated in one test run).
-const SKB_CTX_SIZE = 192;
-const SKB_MARK = 8;
-function dryRunCtx(): Buffer {
-  const ctx = Buffer.alloc(SKB_CTX_SIZE);
-  ctx.writeUInt32LE(abi.DRYRUN_MARK, SKB_MARK);
-  return ctx;
-}
+const ctxOf = (c: BenchContainer, dry = false): Buffer => testRunCtx(c.slot, dry);
 
 function testRunPhase(s: Settings, loaded: Loaded[], emptyPass: number, results: Results): void {
   const w0 = loaded[0]!.w;
   const frames = { allowed: ethFrame(w0.allowed), newFlow: ethFrame(w0.newFlow), denied: ethFrame(w0.denied), reply: ethFrame(w0.reply) };
   results.frameBytes = frames.allowed.length;
-  const cases: Case[] = [{ id: 'empty', prog: emptyPass, frame: frames.allowed, retval: abi.VERDICT_PASS }];
+  const cases: Case[] = [{ id: 'empty', prog: emptyPass, frame: frames.allowed, retval: abi.VERDICT_PASS, ctx: testRunCtx(0, false) }];
   for (const l of loaded) {
-    cases.push({ id: `${l.w.n}/allowed`, prog: l.allowObj.progs.egress, frame: frames.allowed, retval: abi.VERDICT_PASS });
-    cases.push({ id: `${l.w.n}/new-flow`, prog: l.allowObj.progs.egress, frame: frames.newFlow, retval: abi.VERDICT_PASS, ctx: dryRunCtx() });
-    cases.push({ id: `${l.w.n}/denied`, prog: l.obj.progs.egress, frame: frames.denied, retval: abi.VERDICT_DROP });
-    cases.push({ id: `${l.w.n}/reply`, prog: l.allowObj.progs.ingress, frame: frames.reply, retval: abi.VERDICT_PASS });
+    cases.push({ id: `${l.w.n}/allowed`, prog: l.allowObj.progs.egress, frame: frames.allowed, retval: abi.VERDICT_PASS, ctx: ctxOf(l.allowObj) });
+    cases.push({ id: `${l.w.n}/new-flow`, prog: l.allowObj.progs.egress, frame: frames.newFlow, retval: abi.VERDICT_PASS, ctx: ctxOf(l.allowObj, true) });
+    cases.push({ id: `${l.w.n}/denied`, prog: l.obj.progs.egress, frame: frames.denied, retval: abi.VERDICT_DROP, ctx: ctxOf(l.obj) });
+    cases.push({ id: `${l.w.n}/reply`, prog: l.allowObj.progs.ingress, frame: frames.reply, retval: abi.VERDICT_PASS, ctx: ctxOf(l.allowObj) });
   }
   const rnd = prng(1);
   for (const c of cases) results.testRun[c.id] = [];
   for (let r = 0; r < s.testRunRounds; r++) {
     for (const c of shuffle(cases, rnd)) {
-      const res = c.ctx ? addon().bpfProgTestRun(c.prog, c.frame, s.testRunRepeat, c.ctx) : addon().bpfProgTestRun(c.prog, c.frame, s.testRunRepeat);
+      const res = addon().bpfProgTestRun(c.prog, c.frame, s.testRunRepeat, c.ctx);
       if (res.retval !== c.retval) throw new Error(`test run ${c.id}: verdict ${res.retval}, expected ${c.retval}`);
       results.testRun[c.id]!.push(res.duration);
     }
@@ -206,11 +216,11 @@ function kernelPhase(s: Settings, loaded: Loaded[], empty: { pass: number; drop:
     add('drop/denied', dropPair, 'denied');
     for (const l of loaded) {
       const n = l.w.n;
-      const nkit = createPair(prefix, `nkit${n}`);
+      const nkit = createPair(prefix, `nkit${n}`, abi.slotIfindex(l.obj.slot));
       links.push(tcx(l.obj.progs.egress, nkit, abi.ATTACH_TCX_INGRESS), tcx(l.obj.progs.ingress, nkit, abi.ATTACH_TCX_EGRESS));
       let nkitAllow = nkit;
       if (n === 0) {
-        nkitAllow = createPair(prefix, 'nkit0allow');
+        nkitAllow = createPair(prefix, 'nkit0allow', abi.slotIfindex(l.allowObj.slot));
         links.push(tcx(l.allowObj.progs.egress, nkitAllow, abi.ATTACH_TCX_INGRESS), tcx(l.allowObj.progs.ingress, nkitAllow, abi.ATTACH_TCX_EGRESS));
       }
       add(`nkit:${n}/allowed`, nkitAllow, 'allowed');
@@ -327,11 +337,13 @@ function main(): void {
   const progFd = (name: string): number => emptyObj.programs.find((p) => p.name === name)!.fd;
   const empty = { pass: progFd('empty_pass'), drop: progFd('empty_drop') };
   const loaded: Loaded[] = [];
+  const shared = loadPolicyObject();
   const cleanup = (): void => {
     for (const l of loaded) {
-      closePolicyObject(l.obj);
-      if (l.allowObj !== l.obj) closePolicyObject(l.allowObj);
+      closeMaps(l.obj.maps);
+      if (l.allowObj !== l.obj) closeMaps(l.allowObj.maps);
     }
+    closePolicyObject(shared);
     addon().bpfObjectClose(emptyObj.handle);
   };
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -343,7 +355,7 @@ function main(): void {
   try {
     process.stderr.write('policy-cost: loading the policy at each size\n');
     for (const n of SIZES) {
-      const l = loadSize(n);
+      const l = loadSize(shared, n);
       loaded.push(l);
       checkVerdicts(l, results.checks);
     }

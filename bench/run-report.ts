@@ -19,7 +19,7 @@ export const LABELS: Record<string, string> = {
   node: '`node -e 0`',
   'agent-noop': 'hook, no-op stage, agent',
   'cold-noop': 'hook, no-op stage, cold',
-  'bpf-load': 'policy object load (verifier)',
+  'bpf-load': "a container's BPF maps (create, fill its slot)",
   'packet:empty': 'empty program',
   'packet:allowed': 'allowed',
   'packet:new-flow': 'allowed, first packet of a flow (dry run)',
@@ -140,7 +140,7 @@ function lifecycleSections(L: string[], r: RunResults): void {
   L.push('Floors, in the same rounds:', '');
   L.push('| what | ms | peak RSS |', '|---|---:|---:|');
   for (const v of ['node', 'agent-noop', 'cold-noop', 'bpf-load']) {
-    L.push(`| ${LABELS[v]}${v === 'bpf-load' ? ' in the runner (both programs, fresh maps, the capture ring reused, as the agent does)' : ''} | ${fmtSummary(S(sc.setup[v]))} | ${v === 'bpf-load' ? '' : mb(medRss(sc.setup[v]))} |`);
+    L.push(`| ${LABELS[v]}${v === 'bpf-load' ? ' in the runner (as setup does; the programs are loaded once per host)' : ''} | ${fmtSummary(S(sc.setup[v]))} | ${v === 'bpf-load' ? '' : mb(medRss(sc.setup[v]))} |`);
   }
   L.push('');
   const ra = roundRatios(sc.setup['nkit-agent'], sc.setup.ptp), rd = roundRatios(sc.teardown['nkit-agent'], sc.teardown.ptp), rc = roundRatios(sc.setup['nkit-cold'], sc.setup.node);

@@ -55,17 +55,28 @@
 /* Rule generations: userspace fills the inactive one, then flips nkit_gen. */
 #define NKIT_NGENS 2
 
-/* A BPF_PROG_TEST_RUN packet with this skb mark on loopback (ifindex 1,
- * where no container traffic runs) is a dry run (`nkit policy test`): no
- * counters, no connection-table writes, the IP header is read after an
- * ethernet header (test runs always have one), and the program leaves its reason
- * in cb[0] (an NKIT_CNT_* slot) and the allowing rule's index + 1 in cb[1]. */
+/* A BPF_PROG_TEST_RUN packet (on loopback, ifindex 1, where no container
+ * traffic runs; cb[2] names the container's slot) with this skb mark is a
+ * dry run (`nkit policy test`): no counters, no connection-table writes,
+ * the IP header is read after an ethernet header (test runs always have
+ * one), and the program leaves its reason in cb[0] (an NKIT_CNT_* slot)
+ * and the allowing rule's index + 1 in cb[1]. */
 #define NKIT_DRYRUN_MARK 0x6e6b7400
+
+/* Container slots: the host device of slot s has ifindex
+ * NKIT_IFINDEX_BASE + s (and on netkit so has the container's eth0), and
+ * the arrays of maps hold the container's maps at index s. */
+#define NKIT_IFINDEX_BASE 0x6e6b0000
+#define NKIT_MAX_SLOTS    16384
+
+/* Entries of a container's rule tries. */
+#define NKIT_CIDR_MAX  65536
+#define NKIT_PORTS_MAX 262144
 
 /* Protocol numbers in rule keys; 0 means any protocol. */
 #define NKIT_PROTO_ANY 0
 
-/* One entry (key 0) of the "nkit_cfg" array map. */
+/* One entry (key 0) of a container's "nkit_cfg" array map. */
 struct nkit_cfg {
 	__u32 l3_offset;        /* bytes before the IP header: 0 for netkit l3, 14 for ethernet */
 	__u32 flags;            /* NKIT_CFG_F_* */

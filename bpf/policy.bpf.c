@@ -3,9 +3,14 @@
  *
  * One object serves netkit (BPF_NETKIT_PEER / BPF_NETKIT_PRIMARY on the
  * primary) and the veth fallback (BPF_TCX_INGRESS / BPF_TCX_EGRESS on the
- * host-side veth): both take the same verdict numbers. Each container loads
- * its own copy, so the maps are per container and pinned under
- * bpffsDir/<id>/.
+ * host-side veth): both take the same verdict numbers. The host loads it
+ * once (verified once) and every container's devices run the same two
+ * programs; the maps are per container (pinned under bpffsDir/<id>/),
+ * found through arrays of maps by the container's slot. nkit creates the
+ * host device with ifindex NKIT_IFINDEX_BASE + slot, and on netkit the
+ * container's eth0 with the same ifindex: the peer program sees the host
+ * device's ifindex, the primary program the container's, so both name the
+ * slot (netkit sets skb->dev to the other end before it runs them).
  *
  * Per packet: parse (malformed, fragments and truncated headers are
  * dropped), anti-spoofing on egress, the connection table (one lookup: a
@@ -33,60 +38,83 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_ARP_ 0x0806
 #define MAX_EXT_HDRS 4
 
-struct {
+/* Each container's maps, created and pinned per container by userspace
+ * (src/bpf/slots.ts), are reached through one array of maps per kind,
+ * indexed by the container's slot. These are the templates the kernel
+ * checks a container's maps against (sizes, not BTF types: libbpf needs
+ * full type definitions for those, and clang only emits them for the
+ * outermost maps; bpf/abi-types.bpf.c carries the structs for the ABI
+ * test). */
+struct inner_cfg {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct nkit_cfg);
-} nkit_cfg SEC(".maps");
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct nkit_cfg));
+};
 
-/* The active rule generation (0 or 1): its own map so that flipping it is a
- * one-byte change no reader can see half-done. */
-struct {
+/* The active rule generation count (low bit: 0 or 1): its own map so that
+ * flipping it is a single write no reader can see half-done. */
+struct inner_gen {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} nkit_gen SEC(".maps");
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+};
 
-struct {
+struct inner_counters {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NKIT_NDIRS * NKIT_NCNT);
-	__type(key, __u32);
-	__type(value, struct nkit_counter);
-} nkit_counters SEC(".maps");
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct nkit_counter));
+};
 
-struct {
+struct inner_cidr4 {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
+	__uint(max_entries, NKIT_CIDR_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct nkit_cidr4_key);
-	__type(value, struct nkit_cidr_val);
-} nkit_cidr4 SEC(".maps");
+	__uint(key_size, sizeof(struct nkit_cidr4_key));
+	__uint(value_size, sizeof(struct nkit_cidr_val));
+};
 
-struct {
+struct inner_cidr6 {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
+	__uint(max_entries, NKIT_CIDR_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct nkit_cidr6_key);
-	__type(value, struct nkit_cidr_val);
-} nkit_cidr6 SEC(".maps");
+	__uint(key_size, sizeof(struct nkit_cidr6_key));
+	__uint(value_size, sizeof(struct nkit_cidr_val));
+};
 
-struct {
+struct inner_ports {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 262144);
+	__uint(max_entries, NKIT_PORTS_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct nkit_port_key);
-	__type(value, struct nkit_port_val);
-} nkit_ports SEC(".maps");
+	__uint(key_size, sizeof(struct nkit_port_key));
+	__uint(value_size, sizeof(struct nkit_port_val));
+};
 
-/* Sized from the config at load time (conntrackSize). */
-struct {
+/* A container's own is sized from the config (conntrackSize). */
+struct inner_ct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
-	__type(key, struct nkit_ct_key);
-	__type(value, struct nkit_ct_val);
-} nkit_ct SEC(".maps");
+	__uint(key_size, sizeof(struct nkit_ct_key));
+	__uint(value_size, sizeof(struct nkit_ct_val));
+};
+
+#define SLOT_MAP(name, inner)                          \
+	struct {                                       \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS); \
+		__uint(max_entries, NKIT_MAX_SLOTS);   \
+		__type(key, __u32);                    \
+		__array(values, struct inner);         \
+	} name SEC(".maps")
+
+SLOT_MAP(nkit_slot_cfg, inner_cfg);
+SLOT_MAP(nkit_slot_gen, inner_gen);
+SLOT_MAP(nkit_slot_cnt, inner_counters);
+SLOT_MAP(nkit_slot_cidr4, inner_cidr4);
+SLOT_MAP(nkit_slot_cidr6, inner_cidr6);
+SLOT_MAP(nkit_slot_ports, inner_ports);
+SLOT_MAP(nkit_slot_ct, inner_ct);
 
 /* Captured packets of every container (`nkit capture`); the hook makes
  * each container's object reuse one pinned ring (bpffsDir/_capture_ring). */
@@ -108,10 +136,10 @@ struct pkt {
 
 enum { PARSE_OK = 0, PARSE_MALFORMED = -1 };
 
-static __always_inline void count(__u32 dir, __u32 slot, __u32 len)
+static __always_inline void count(void *counters, __u32 dir, __u32 slot, __u32 len)
 {
 	__u32 key = dir * NKIT_NCNT + slot;
-	struct nkit_counter *c = bpf_map_lookup_elem(&nkit_counters, &key);
+	struct nkit_counter *c = counters ? bpf_map_lookup_elem(counters, &key) : NULL;
 
 	if (c) {
 		c->packets++;
@@ -298,23 +326,33 @@ static __always_inline int ct_fresh(const struct nkit_ct_val *v, const struct pk
 
 /* The rules: the remote address's port set, then (set, proto, port).
  * Returns the allowing rule's index + 1, or 0. */
-static __always_inline __u32 rules_allow(const struct pkt *p, __u32 dir, __u8 gen)
+static __always_inline __u32 rules_allow(__u32 slot, const struct pkt *p, __u32 dir, __u8 gen)
 {
 	struct nkit_port_val *pv;
 	const __u8 *remote = dir == NKIT_DIR_EGRESS ? p->daddr : p->saddr;
 	struct nkit_cidr_val *set;
 	struct nkit_port_key pk = {};
+	void *ports = bpf_map_lookup_elem(&nkit_slot_ports, &slot);
+	void *cidrs;
 
+	if (!ports)
+		return 0;
 	if (p->family == 4) {
 		struct nkit_cidr4_key k = { .prefixlen = 64, .gen = gen, .dir = dir };
 
+		cidrs = bpf_map_lookup_elem(&nkit_slot_cidr4, &slot);
+		if (!cidrs)
+			return 0;
 		__builtin_memcpy(k.addr, remote, 4);
-		set = bpf_map_lookup_elem(&nkit_cidr4, &k);
+		set = bpf_map_lookup_elem(cidrs, &k);
 	} else {
 		struct nkit_cidr6_key k = { .prefixlen = 160, .gen = gen, .dir = dir };
 
+		cidrs = bpf_map_lookup_elem(&nkit_slot_cidr6, &slot);
+		if (!cidrs)
+			return 0;
 		__builtin_memcpy(k.addr, remote, 16);
-		set = bpf_map_lookup_elem(&nkit_cidr6, &k);
+		set = bpf_map_lookup_elem(cidrs, &k);
 	}
 	if (!set)
 		return 0;
@@ -327,13 +365,13 @@ static __always_inline __u32 rules_allow(const struct pkt *p, __u32 dir, __u8 ge
 	pk.set_id[2] = set->set_id >> 8;
 	pk.set_id[3] = set->set_id;
 	__builtin_memcpy(pk.port, &p->dport, 2);
-	pv = bpf_map_lookup_elem(&nkit_ports, &pk);
+	pv = bpf_map_lookup_elem(ports, &pk);
 	if (pv)
 		return pv->rule + 1;
 	pk.proto = NKIT_PROTO_ANY;
 	pk.port[0] = 0;
 	pk.port[1] = 0;
-	pv = bpf_map_lookup_elem(&nkit_ports, &pk);
+	pv = bpf_map_lookup_elem(ports, &pk);
 	return pv ? pv->rule + 1 : 0;
 }
 
@@ -378,13 +416,13 @@ static __always_inline void capture(struct __sk_buff *skb, const struct nkit_cfg
 
 /* Counts the verdict (and captures the packet when asked), or in a dry run
  * reports it through cb[]. */
-static __always_inline int verdict(struct __sk_buff *skb, const struct nkit_cfg *cfg, __u32 dir, __u32 slot, __u32 rule, int dry)
+static __always_inline int verdict(struct __sk_buff *skb, void *counters, const struct nkit_cfg *cfg, __u32 dir, __u32 slot, __u32 rule, int dry)
 {
 	if (dry) {
 		skb->cb[0] = slot;
 		skb->cb[1] = rule;
 	} else {
-		count(dir, slot, skb->len);
+		count(counters, dir, slot, skb->len);
 		if (cfg)
 			capture(skb, cfg, dir, slot, rule);
 	}
@@ -394,34 +432,53 @@ static __always_inline int verdict(struct __sk_buff *skb, const struct nkit_cfg 
 
 static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 {
-	__u32 zero = 0;
-	struct nkit_cfg *cfg = bpf_map_lookup_elem(&nkit_cfg, &zero);
-	__u32 *genp = bpf_map_lookup_elem(&nkit_gen, &zero);
-	int dry = skb->mark == NKIT_DRYRUN_MARK && skb->ifindex == 1;
+	/* Loopback never carries container traffic: there only test runs
+	 * (BPF_PROG_TEST_RUN) come, and they name the slot in cb[2]. */
+	int test = skb->ifindex == 1;
+	__u32 slot = test ? skb->cb[2] : skb->ifindex - NKIT_IFINDEX_BASE;
+	int dry = test && skb->mark == NKIT_DRYRUN_MARK;
+	void *m_cfg, *m_gen, *counters, *ct = NULL;
+	struct nkit_cfg *cfg = NULL;
 	struct nkit_ct_val *flow = NULL;
 	struct nkit_ct_key k;
 	struct pkt p = {};
+	__u32 zero = 0, *genp = NULL;
 	__u64 now = 0;
 	__u32 rule, genv;
 	__u8 gen;
 	int tracked;
 
+	/* A device without a container's maps in its slot (not set up yet,
+	 * or torn down) passes nothing. */
+	if (slot >= NKIT_MAX_SLOTS)
+		return NKIT_VERDICT_DROP;
+	counters = bpf_map_lookup_elem(&nkit_slot_cnt, &slot);
+	m_cfg = bpf_map_lookup_elem(&nkit_slot_cfg, &slot);
+	m_gen = bpf_map_lookup_elem(&nkit_slot_gen, &slot);
+	if (m_cfg)
+		cfg = bpf_map_lookup_elem(m_cfg, &zero);
+	if (m_gen)
+		genp = bpf_map_lookup_elem(m_gen, &zero);
 	if (!cfg || !genp)
-		return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
 	genv = *genp;
 	gen = genv & 1;
 	/* A test run always carries an ethernet header, whatever the device. */
 	if (parse(skb, dry ? ETH_HLEN : cfg->l3_offset, &p) != PARSE_OK)
-		return verdict(skb, cfg, dir, NKIT_CNT_DROP_MALFORMED, 0, dry);
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_MALFORMED, 0, dry);
 	if (dir == NKIT_DIR_EGRESS && spoofed(cfg, &p))
-		return verdict(skb, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
 	if (p.neigh)
-		return verdict(skb, cfg, dir, cfg->flags & NKIT_CFG_F_NEIGH ? NKIT_CNT_PASS_NEIGH : NKIT_CNT_DROP_POLICY, 0, dry);
+		return verdict(skb, counters, cfg, dir, cfg->flags & NKIT_CFG_F_NEIGH ? NKIT_CNT_PASS_NEIGH : NKIT_CNT_DROP_POLICY, 0, dry);
 	/* One lookup finds the flow, whichever way the packet goes. */
 	tracked = ct_eligible(&p);
+	if (tracked)
+		ct = bpf_map_lookup_elem(&nkit_slot_ct, &slot);
+	if (!ct)
+		tracked = 0;
 	if (tracked) {
 		ct_key_of(&k, &p, dir);
-		flow = bpf_map_lookup_elem(&nkit_ct, &k);
+		flow = bpf_map_lookup_elem(ct, &k);
 		if (flow) {
 			now = bpf_ktime_get_ns();
 			if (!ct_fresh(flow, &p, now)) {
@@ -433,19 +490,19 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 					rule = flow->rule;
 					if (!dry)
 						flow->last_seen_ns = now;
-					return verdict(skb, cfg, dir, NKIT_CNT_PASS, rule, dry);
+					return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS, rule, dry);
 				}
 			} else if (p.echo != 1) {
 				/* The other way: a reply (an echo request never is). */
 				if (!dry)
 					flow->last_seen_ns = now;
-				return verdict(skb, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
+				return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
 			} else {
 				flow = NULL; /* an echo request against a flow opened the other way */
 			}
 		}
 	}
-	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(&p, dir, gen);
+	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(slot, &p, dir, gen);
 	if (rule || cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW) {
 		if (tracked && !dry) {
 			if (!now)
@@ -458,15 +515,15 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 			} else {
 				struct nkit_ct_val v = { .last_seen_ns = now, .gen = genv, .rule = rule, .dir = dir };
 
-				bpf_map_update_elem(&nkit_ct, &k, &v, BPF_ANY);
+				bpf_map_update_elem(ct, &k, &v, BPF_ANY);
 			}
 		}
-		return verdict(skb, cfg, dir, NKIT_CNT_PASS, rule, dry);
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS, rule, dry);
 	}
 	/* A flow the policy in force no longer allows: its replies stop too. */
-	if (flow && !dry)
-		bpf_map_delete_elem(&nkit_ct, &k);
-	return verdict(skb, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
+	if (flow && ct && !dry)
+		bpf_map_delete_elem(ct, &k);
+	return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
 }
 
 /* Packets the container sends: netkit peer, or tcx ingress of the host veth. */

@@ -37,6 +37,7 @@ export interface Addon {
   bpfObjGet(path: string): number;
   bpfGetFdById(kind: 'prog' | 'map' | 'link', id: number): number;
   bpfObjInfo(fd: number, size: number): Buffer;
+  bpfMapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
   bpfMapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   bpfMapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   bpfMapDelete(fd: number, key: Buffer): boolean;

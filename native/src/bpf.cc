@@ -273,6 +273,24 @@ static Napi::Value ObjInfo(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(info.Env(), buf.data(), len);
 }
 
+// bpfMapCreate(type, name, keySize, valueSize, maxEntries, flags) -> map fd
+// (a container's own maps, which the shared programs reach through arrays
+// of maps).
+static Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  int64_t type, keySize, valueSize, maxEntries, flags;
+  std::string name;
+  if (!ArgInt(info, 0, &type) || !ArgString(info, 1, &name) || !ArgInt(info, 2, &keySize) || !ArgInt(info, 3, &valueSize) ||
+      !ArgInt(info, 4, &maxEntries) || !ArgInt(info, 5, &flags))
+    return info.Env().Undefined();
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = static_cast<uint32_t>(flags));
+  int fd = bpf_map_create(static_cast<enum bpf_map_type>(type), name.c_str(), static_cast<uint32_t>(keySize),
+                          static_cast<uint32_t>(valueSize), static_cast<uint32_t>(maxEntries), &opts);
+  if (fd < 0)
+    return ThrowErrno(info.Env(), errno, "bpf(BPF_MAP_CREATE)",
+                      "map " + name + " (type " + std::to_string(type) + ", " + std::to_string(maxEntries) + " entries)");
+  return Napi::Number::New(info.Env(), fd);
+}
+
 static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   int64_t fd, flags;
   Napi::Buffer<uint8_t> key, value;
@@ -425,6 +443,7 @@ void InitBpf(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfObjGet", Napi::Function::New(env, ObjGet));
   exports.Set("bpfGetFdById", Napi::Function::New(env, GetFdById));
   exports.Set("bpfObjInfo", Napi::Function::New(env, ObjInfo));
+  exports.Set("bpfMapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("bpfMapUpdate", Napi::Function::New(env, MapUpdate));
   exports.Set("bpfMapLookup", Napi::Function::New(env, MapLookup));
   exports.Set("bpfMapDelete", Napi::Function::New(env, MapDelete));

@@ -48,16 +48,56 @@ export const CT_VAL_SIZE = 24;
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 
-// Names of the programs and maps in bpf/policy.bpf.c.
+export const IFINDEX_BASE = 0x6e6b0000;
+export const MAX_SLOTS = 16384;
+export const CIDR_MAX = 65536;
+export const PORTS_MAX = 262144;
+
+// Names of the programs in bpf/policy.bpf.c.
 export const PROG_EGRESS = 'nkit_egress';
 export const PROG_INGRESS = 'nkit_ingress';
-export const MAP_CFG = 'nkit_cfg';
-export const MAP_GEN = 'nkit_gen';
-export const MAP_COUNTERS = 'nkit_counters';
-export const MAP_CIDR4 = 'nkit_cidr4';
-export const MAP_CIDR6 = 'nkit_cidr6';
-export const MAP_PORTS = 'nkit_ports';
-export const MAP_CT = 'nkit_ct';
+
+// BPF map types and flags (linux/bpf.h).
+export const MAP_TYPE_ARRAY = 2;
+export const MAP_TYPE_PERCPU_ARRAY = 6;
+export const MAP_TYPE_LRU_HASH = 9;
+export const MAP_TYPE_LPM_TRIE = 11;
+export const MAP_TYPE_ARRAY_OF_MAPS = 12;
+export const F_NO_PREALLOC = 1;
+
+/** The kinds of a container's maps. */
+export type MapKind = 'cfg' | 'gen' | 'counters' | 'cidr4' | 'cidr6' | 'ports' | 'ct';
+
+export interface MapSpec {
+  /** The container's map (and, in bpffs, its pin is map_<kind>). */
+  name: string;
+  /** The program's array of maps that holds it at the container's slot. */
+  slotMap: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  /** ct: the config's conntrackSize. */
+  maxEntries: number;
+  flags: number;
+}
+
+// A container's maps: what the templates in bpf/policy.bpf.c say (the
+// kernel refuses a map that differs when it goes into its slot).
+export const MAP_SPECS: Record<MapKind, MapSpec> = {
+  cfg: { name: 'nkit_cfg', slotMap: 'nkit_slot_cfg', type: MAP_TYPE_ARRAY, keySize: 4, valueSize: CFG_SIZE, maxEntries: 1, flags: 0 },
+  gen: { name: 'nkit_gen', slotMap: 'nkit_slot_gen', type: MAP_TYPE_ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 },
+  counters: { name: 'nkit_counters', slotMap: 'nkit_slot_cnt', type: MAP_TYPE_PERCPU_ARRAY, keySize: 4, valueSize: COUNTER_SIZE, maxEntries: NDIRS * NCNT, flags: 0 },
+  cidr4: { name: 'nkit_cidr4', slotMap: 'nkit_slot_cidr4', type: MAP_TYPE_LPM_TRIE, keySize: CIDR4_KEY_SIZE, valueSize: CIDR_VAL_SIZE, maxEntries: CIDR_MAX, flags: F_NO_PREALLOC },
+  cidr6: { name: 'nkit_cidr6', slotMap: 'nkit_slot_cidr6', type: MAP_TYPE_LPM_TRIE, keySize: CIDR6_KEY_SIZE, valueSize: CIDR_VAL_SIZE, maxEntries: CIDR_MAX, flags: F_NO_PREALLOC },
+  ports: { name: 'nkit_ports', slotMap: 'nkit_slot_ports', type: MAP_TYPE_LPM_TRIE, keySize: PORT_KEY_SIZE, valueSize: PORT_VAL_SIZE, maxEntries: PORTS_MAX, flags: F_NO_PREALLOC },
+  ct: { name: 'nkit_ct', slotMap: 'nkit_slot_ct', type: MAP_TYPE_LRU_HASH, keySize: CT_KEY_SIZE, valueSize: CT_VAL_SIZE, maxEntries: 8192, flags: 0 },
+};
+export const MAP_KINDS = Object.keys(MAP_SPECS) as MapKind[];
+
+// The ifindex of the host device of a slot, and back.
+export const slotIfindex = (slot: number): number => IFINDEX_BASE + slot;
+export const ifindexSlot = (ifindex: number): number | undefined =>
+  ifindex >= IFINDEX_BASE && ifindex < IFINDEX_BASE + MAX_SLOTS ? ifindex - IFINDEX_BASE : undefined;
 
 export type DefaultAction = typeof DEFAULT_DENY | typeof DEFAULT_ALLOW;
 

@@ -4,24 +4,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NkitError, asNkitError } from '../errors';
 import { addon, LoadedObject, packageRoot } from '../native';
-import { PolicyMapFds } from '../policy/maps';
+import { closeMaps, PolicyMapFds } from '../policy/maps';
 import * as abi from './abi';
 import { ensureDir } from '../dirs';
 
 export interface PolicyObject {
   object: LoadedObject;
   progs: { egress: number; ingress: number };
-  maps: PolicyMapFds;
-  /** The capture ring (the shared one when captureRing was given). */
+  /** The arrays of maps that hold each container's maps at its slot. */
+  slots: Record<abi.MapKind, number>;
+  /** The capture ring of every container that runs these programs. */
   events: number;
 }
 
 export interface LoadOptions {
   file?: string;
-  /** Entries of the connection table (config conntrackSize). */
-  conntrackSize?: number;
-  /** fd of the host's shared capture ring to use instead of a new one. */
-  captureRing?: number;
 }
 
 // The compiled policy object shipped with nkit (NKIT_BPF_OBJECT overrides).
@@ -29,15 +26,14 @@ export function policyObjectPath(): string {
   return process.env.NKIT_BPF_OBJECT ?? path.join(packageRoot(), 'bpf', 'policy.bpf.o');
 }
 
-// Loads a fresh copy of the policy object: its own maps, default deny.
+// Loads (and verifies) the policy programs once: the host pins them and
+// every container's devices run them (src/bpf/shared.ts). Its slots are
+// empty: a device whose slot holds no maps passes nothing.
 export function loadPolicyObject(o: LoadOptions = {}): PolicyObject {
   const file = o.file ?? policyObjectPath();
   let object: LoadedObject;
   try {
-    object = addon().bpfObjectLoad(file, {
-      ...(o.conntrackSize ? { maxEntries: { [abi.MAP_CT]: o.conntrackSize } } : {}),
-      ...(o.captureRing !== undefined ? { reuseMaps: { [abi.MAP_EVENTS]: o.captureRing } } : {}),
-    });
+    object = addon().bpfObjectLoad(file, {});
   } catch (err) {
     throw asNkitError(err, 'EKERNEL', `load BPF object ${file}`);
   }
@@ -51,25 +47,71 @@ export function loadPolicyObject(o: LoadOptions = {}): PolicyObject {
     if (!m) throw new NkitError('EINTERNAL', `BPF object ${file} has no map ${name}`);
     return m.fd;
   };
-  return {
-    object,
-    progs: { egress: prog(abi.PROG_EGRESS), ingress: prog(abi.PROG_INGRESS) },
-    maps: {
-      cfg: map(abi.MAP_CFG),
-      gen: map(abi.MAP_GEN),
-      cidr4: map(abi.MAP_CIDR4),
-      cidr6: map(abi.MAP_CIDR6),
-      ports: map(abi.MAP_PORTS),
-      counters: map(abi.MAP_COUNTERS),
-      ct: map(abi.MAP_CT),
-    },
-    events: map(abi.MAP_EVENTS),
-  };
+  try {
+    return {
+      object,
+      progs: { egress: prog(abi.PROG_EGRESS), ingress: prog(abi.PROG_INGRESS) },
+      slots: Object.fromEntries(abi.MAP_KINDS.map((k) => [k, map(abi.MAP_SPECS[k].slotMap)])) as Record<abi.MapKind, number>,
+      events: map(abi.MAP_EVENTS),
+    };
+  } catch (err) {
+    addon().bpfObjectClose(object.handle);
+    throw err;
+  }
 }
 
-// Closes the object's fds (pinned links and maps stay in the kernel).
+// Closes the object's fds (pinned programs, links and maps stay in the kernel).
 export function closePolicyObject(p: PolicyObject): void {
   addon().bpfObjectClose(p.object.handle);
+}
+
+// Creates one container's maps, empty: default deny until a policy is
+// installed. conntrackSize sizes its connection table.
+export function createContainerMaps(conntrackSize?: number): PolicyMapFds {
+  const out: Partial<PolicyMapFds> = {};
+  try {
+    for (const k of abi.MAP_KINDS) {
+      const m = abi.MAP_SPECS[k];
+      const max = k === 'ct' && conntrackSize ? conntrackSize : m.maxEntries;
+      out[k] = addon().bpfMapCreate(m.type, m.name, m.keySize, m.valueSize, max, m.flags);
+    }
+  } catch (err) {
+    closeMaps(out);
+    throw asNkitError(err, 'EKERNEL', 'create the container\'s BPF maps');
+  }
+  return out as PolicyMapFds;
+}
+
+// Puts a container's maps into its slot. The config goes first (it names
+// the owner), the generation last: the programs pass nothing until both
+// are there.
+export function fillSlot(slots: Record<abi.MapKind, number>, slot: number, maps: PolicyMapFds): void {
+  const order: abi.MapKind[] = ['cfg', 'counters', 'cidr4', 'cidr6', 'ports', 'ct', 'gen'];
+  try {
+    for (const k of order) addon().bpfMapUpdate(slots[k], abi.encodeU32(slot), abi.encodeU32(maps[k]), 0);
+  } catch (err) {
+    throw asNkitError(err, 'EKERNEL', `put the container's maps into slot ${slot}`);
+  }
+}
+
+// Empties a slot, in the reverse order (the generation first: from then on
+// its device passes nothing). Returns whether anything was there.
+export function clearSlot(slots: Record<abi.MapKind, number>, slot: number): boolean {
+  const order: abi.MapKind[] = ['gen', 'ct', 'ports', 'cidr6', 'cidr4', 'counters', 'cfg'];
+  let any = false;
+  for (const k of order) if (addon().bpfMapDelete(slots[k], abi.encodeU32(slot))) any = true;
+  return any;
+}
+
+// The id of the config map in a slot (its owner), or undefined when empty.
+export function slotOwner(slots: Record<abi.MapKind, number>, slot: number): number | undefined {
+  const v = addon().bpfMapLookup(slots.cfg, abi.encodeU32(slot), 4);
+  return v ? v.readUInt32LE(0) : undefined;
+}
+
+// The kernel's id of a map (struct bpf_map_info: type, id, ...).
+export function mapId(fd: number): number {
+  return addon().bpfObjInfo(fd, 8).readUInt32LE(4);
 }
 
 // Creates a BPF link for prog on ifindex (of the caller's netns) and pins it at pinPath. The fd is
@@ -153,4 +195,18 @@ export function possibleCpus(file = '/sys/devices/system/cpu/possible'): number 
       const [a, b] = part.split('-').map(Number);
       return n + (b === undefined ? 1 : b - a! + 1);
     }, 0);
+}
+
+// A container's maps, created and put into slot of a loaded object: what
+// setup does through the pinned copy, for tests and benchmarks that run
+// the programs on their own object. Close the maps with closeMaps.
+export function addContainer(obj: PolicyObject, slot: number, conntrackSize?: number): PolicyMapFds {
+  const maps = createContainerMaps(conntrackSize);
+  try {
+    fillSlot(obj.slots, slot, maps);
+  } catch (err) {
+    closeMaps(maps);
+    throw err;
+  }
+  return maps;
 }

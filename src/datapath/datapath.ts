@@ -11,8 +11,9 @@ export type DatapathKind = 'netkit' | 'veth';
 
 export interface Datapath {
   kind: DatapathKind;
-  /** The single RTM_NEWLINK request for the pair, peer inside netnsFd. */
-  pairRequest(plan: ContainerPlan, netnsFd: number, queues: number): NewPairRequest;
+  /** The single RTM_NEWLINK request for the pair, peer inside netnsFd,
+   * the host device at ifindex (the container's slot). */
+  pairRequest(plan: ContainerPlan, netnsFd: number, queues: number, ifindex: number): NewPairRequest;
   /** Attach types for the program on packets from / to the container. */
   attach: { egress: number; ingress: number };
   /** Whether the devices carry an ethernet header (then ARP/ND exist). */
@@ -21,17 +22,20 @@ export interface Datapath {
 
 export const netkit: Datapath = {
   kind: 'netkit',
-  pairRequest(plan, netnsFd, queues) {
+  pairRequest(plan, netnsFd, queues, ifindex) {
     // An L3 netkit device has a zero MAC; an L2 one gets ours (see plan.macs).
     const l2 = plan.mode === 'l2';
     const q = { numTxQueues: queues, numRxQueues: queues };
     return {
       kind: 'netkit',
       name: plan.primary,
+      index: ifindex,
       mtu: plan.mtu,
       ...q,
       ...(l2 ? { address: plan.macs.primary } : {}),
-      peer: { name: plan.peer, netnsFd, mtu: plan.mtu, ...q, ...(l2 ? { address: plan.macs.peer } : {}) },
+      // The container's eth0 gets the same ifindex: the program on packets
+      // towards the container sees eth0's, and must find the same slot.
+      peer: { name: plan.peer, index: ifindex, netnsFd, mtu: plan.mtu, ...q, ...(l2 ? { address: plan.macs.peer } : {}) },
       netkit: {
         mode: plan.mode,
         // Blackhole on both sides until the policy program is attached: no
@@ -51,11 +55,13 @@ export const netkit: Datapath = {
 
 export const veth: Datapath = {
   kind: 'veth',
-  pairRequest(plan, netnsFd, queues) {
+  pairRequest(plan, netnsFd, queues, ifindex) {
     const q = { numTxQueues: queues, numRxQueues: queues };
+    // Both programs run on the host veth: only its ifindex names the slot.
     return {
       kind: 'veth',
       name: plan.primary,
+      index: ifindex,
       mtu: plan.mtu,
       ...q,
       address: plan.macs.primary,

@@ -1,6 +1,7 @@
 // `nkit capture`: a tap on a container's policy program. The program copies
 // each packet (up to 256 bytes) with its verdict and reason into the host's
-// capture ring while the container's capture flags are set; this reads the
+// capture ring (one per host, beside the shared programs) while the
+// container's capture flags are set; this reads the
 // ring, keeps the container's packets and writes pcapng with one comment
 // per packet ("egress drop_policy"). Dropped packets are included: traffic
 // the policy drops, or BPF redirects, never shows up in tcpdump on the host
@@ -8,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as abi from '../bpf/abi';
-import { captureRingPath } from '../bpf/capture-ring';
+import { sharedEventsPath } from '../bpf/shared';
 import { pcapngHeader, pcapngPacket } from '../capture/pcapng';
 import { Config } from '../config/config';
 import { NkitError, asNkitError } from '../errors';
@@ -55,12 +56,14 @@ export interface CaptureResult {
 export async function capture(cfg: Config, id: string, o: CaptureOptions): Promise<CaptureResult> {
   const rec = readyRecord(cfg, id);
   if (rec.primary.ifindex === undefined) throw new NkitError('ESTATE', `container ${id}: no device index in its record`);
+  if (!rec.bpf.shared) throw new NkitError('ESTATE', `container ${id}: its record names no shared programs (set up by an older nkit: restart the container)`);
   const a = addon();
   let ringFd: number;
+  const ringPath = sharedEventsPath(rec.bpf.shared);
   try {
-    ringFd = a.bpfObjGet(captureRingPath(cfg.bpffsDir));
+    ringFd = a.bpfObjGet(ringPath);
   } catch (err) {
-    throw asNkitError(err, 'ESTATE', `container ${id}: no capture ring at ${captureRingPath(cfg.bpffsDir)} (set up by a newer nkit?)`);
+    throw asNkitError(err, 'ESTATE', `container ${id}: no capture ring at ${ringPath}`);
   }
   const bits = (o.dir !== 'egress' ? abi.CFG_F_CAPTURE_INGRESS : 0) | (o.dir !== 'ingress' ? abi.CFG_F_CAPTURE_EGRESS : 0);
   const out = fs.openSync(o.file, 'w', 0o600);

@@ -94,9 +94,11 @@ export function testPolicy(cfg: Config, id: string, q: TestQuery): TestResult & 
     ...(q.port !== undefined ? { dport: q.port } : {}),
     ...(q.sport !== undefined ? { sport: q.sport } : {}),
   };
+  const slot = rec.bpf.slot;
+  if (slot === undefined) throw new NkitError('ESTATE', `container ${id}: its record names no slot (set up by an older nkit: restart the container)`);
   const prog = programOfLink(path.join(rec.bpf.pinDir, q.dir === 'egress' ? 'link_egress' : 'link_ingress'));
   try {
-    return { ...testPacket(prog, spec), packet: spec };
+    return { ...testPacket(prog, spec, slot), packet: spec };
   } finally {
     addon().closeFd(prog);
   }

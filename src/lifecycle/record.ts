@@ -42,7 +42,10 @@ export interface ContainerRecord {
   netns: NetnsIdentity;
   pid?: number;
   addresses: Lease[];
-  bpf: { pinDir: string; pins: string[] };
+  /** pinDir: the container's pins; shared: the pinned programs it runs
+   * (src/bpf/shared.ts); slot: where its maps sit in their arrays (its
+   * host device has ifindex IFINDEX_BASE + slot). */
+  bpf: { pinDir: string; pins: string[]; shared?: string; slot?: number };
   /** Host sysctls this container's setup changed (old value kept). */
   sysctls: Array<{ path: string; previous: string; value: string }>;
 }

@@ -2,12 +2,14 @@
 // request, the policy attached before any link is up, addresses and routes
 // on both sides, then the record marked ready. Any failure rolls back
 // through teardown (one cleanup path) and rethrows.
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { attachAndPin, closePolicyObject, ensureBpffs, loadPolicyObject, pinMap, PolicyObject, removePins } from '../bpf/program';
-import { withCaptureRing } from '../bpf/capture-ring';
+import { attachAndPin, createContainerMaps, ensureBpffs, fillSlot, pinMap, removePins } from '../bpf/program';
+import { closeShared, openShared, SharedProgram, withSlots } from '../bpf/shared';
+import * as abi from '../bpf/abi';
 import { CompiledPolicy, compilePolicy } from '../policy/compile';
-import { DeviceCfg, installPolicy, MAP_PINS, PolicyMapFds } from '../policy/maps';
+import { closeMaps, DeviceCfg, installPolicy, MAP_PINS, PolicyMapFds } from '../policy/maps';
 import { loadPolicy } from '../policy/rules';
 import { saveAppliedPolicy } from '../policy/applied';
 import { LoadedConfig } from '../config/config';
@@ -17,7 +19,7 @@ import { allocate } from '../ipam/ipam';
 import { Logger } from '../log';
 import * as C from '../netlink/constants';
 import { addAddress, addRoute, createPair, defaultRouteDevice, getLink, setLink } from '../netlink/ops';
-import { EOPNOTSUPP, NetlinkError, NetlinkSocket, errnoText, withNetlink } from '../netlink/socket';
+import { EBUSY, EEXIST, EOPNOTSUPP, NetlinkError, NetlinkSocket, errnoText, withNetlink } from '../netlink/socket';
 import { addon } from '../native';
 import { probeNetkit } from '../datapath/probe';
 import { HostNumaPlan, planHostNuma } from '../numa/host';
@@ -204,7 +206,14 @@ function createPairFor(s: NetlinkSocket, plan: ContainerPlan, cfg: LoadedConfig,
   const tryCreate = (dp: Datapath, reason: string, q = queues): { dp: Datapath; queues: number } => {
     rec.datapath = dp.kind;
     rec.datapathReason = reason;
-    createPair(s, dp.pairRequest(plan, nsFd, q));
+    rec.bpf.slot = createInFreeSlot(
+      plan.id,
+      (slot) => createPair(s, dp.pairRequest(plan, nsFd, q, abi.slotIfindex(slot))),
+      // The host says EEXIST for an ifindex in use (as for a name in use:
+      // only a device at that index makes it the slot's), the container's
+      // namespace EBUSY (netkit's peer).
+      (err, slot) => err instanceof NetlinkError && (err.errno === EBUSY || (err.errno === EEXIST && getLink(s, { index: abi.slotIfindex(slot) }) !== undefined)),
+    );
     return { dp, queues: q };
   };
   if (cfg.datapath === 'veth') return tryCreate(datapaths.veth, 'config: datapath veth');
@@ -230,27 +239,60 @@ function createPairFor(s: NetlinkSocket, plan: ContainerPlan, cfg: LoadedConfig,
   }
 }
 
+// Slot candidates tried before giving up: the first is a hash of the id,
+// so concurrent setups rarely meet.
+const SLOT_TRIES = 64;
+
+// Creates the pair at the first free slot from a hash of the id on: the
+// kernel refuses an ifindex in use (`inUse` tells that error from others),
+// which makes the device itself the slot's claim. Returns the slot.
+export const firstSlot = (id: string): number => createHash('sha256').update(id).digest().readUInt32LE(0) % abi.MAX_SLOTS;
+
+export function createInFreeSlot(id: string, create: (slot: number) => void, inUse: (err: unknown, slot: number) => boolean): number {
+  const start = firstSlot(id);
+  for (let i = 0; i < SLOT_TRIES; i++) {
+    const slot = (start + i) % abi.MAX_SLOTS;
+    try {
+      create(slot);
+      return slot;
+    } catch (err) {
+      if (!inUse(err, slot)) throw err;
+    }
+  }
+  throw new NkitError('EKERNEL', `container ${id}: no free device slot: ifindexes ${abi.slotIfindex(start)} to ${abi.slotIfindex((start + SLOT_TRIES - 1) % abi.MAX_SLOTS)} are all in use`, {
+    hint: `nkit gives host devices ifindexes ${abi.IFINDEX_BASE}-${abi.IFINDEX_BASE + abi.MAX_SLOTS - 1}; see which devices hold them (ip -o link) and run \`nkit gc\``,
+  });
+}
+
 function attachPolicy(plan: ContainerPlan, rec: ContainerRecord, dp: Datapath, ifindex: number, addrs: AddressPlan[], policy: CompiledPolicy, cfg: LoadedConfig, log: Logger): void {
-  let obj: PolicyObject | undefined;
+  const slot = rec.bpf.slot;
+  if (slot === undefined || abi.slotIfindex(slot) !== ifindex) {
+    throw new NkitError('EINTERNAL', `container ${plan.id}: device ${plan.primary} has ifindex ${ifindex}, not the one of its slot ${slot}`);
+  }
+  let shared: SharedProgram | undefined;
+  let maps: PolicyMapFds | undefined;
   try {
-    obj = withCaptureRing(cfg.bpffsDir, cfg.runDir, (ring, pinRing) => {
-      const o = loadPolicyObject({ conntrackSize: cfg.conntrackSize, ...(ring !== undefined ? { captureRing: ring } : {}) });
-      if (ring === undefined) pinRing(o.events);
-      return o;
-    });
+    const s = openShared(cfg.bpffsDir, cfg.runDir);
+    shared = s;
+    rec.bpf.shared = s.dir;
+    if (s.loaded) log.info({ id: plan.id, dir: s.dir }, 'loaded and pinned the policy programs (the first container of this nkit)');
     faultPoint('after-bpf-load');
     ensureDir(rec.bpf.pinDir, 'BPF pin');
     const pin = (name: string): string => {
       rec.bpf.pins.push(name);
       return path.join(rec.bpf.pinDir, name);
     };
-    for (const [k, name] of Object.entries(MAP_PINS) as Array<[keyof PolicyMapFds, string]>) pinMap(obj.maps[k], pin(name));
-    const r = installPolicy(obj.maps, policy, { ...deviceCfg(dp.isL2(plan.mode), plan.policy.name, addrs), captureTag: ifindex });
-    attachAndPin(obj.progs.egress, ifindex, dp.attach.egress, pin('link_egress'));
-    attachAndPin(obj.progs.ingress, ifindex, dp.attach.ingress, pin('link_ingress'));
-    log.debug({ id: plan.id, pins: rec.bpf.pins, entries: r.entries, sets: policy.sets }, 'policy attached');
+    const m = createContainerMaps(cfg.conntrackSize);
+    maps = m;
+    for (const [k, name] of Object.entries(MAP_PINS) as Array<[keyof PolicyMapFds, string]>) pinMap(m[k], pin(name));
+    const r = installPolicy(m, policy, { ...deviceCfg(dp.isL2(plan.mode), plan.policy.name, addrs), captureTag: ifindex });
+    withSlots(cfg.runDir, `fill slot ${slot}`, () => fillSlot(s.slots, slot, m));
+    attachAndPin(s.progs.egress, ifindex, dp.attach.egress, pin('link_egress'));
+    attachAndPin(s.progs.ingress, ifindex, dp.attach.ingress, pin('link_ingress'));
+    log.debug({ id: plan.id, slot, pins: rec.bpf.pins, entries: r.entries, sets: policy.sets }, 'policy attached');
   } finally {
-    if (obj) closePolicyObject(obj);
+    if (maps) closeMaps(maps);
+    if (shared) closeShared(shared);
   }
 }
 

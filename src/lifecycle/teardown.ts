@@ -10,12 +10,13 @@ import { Config } from '../config/config';
 import { NkitError, asNkitError } from '../errors';
 import { release } from '../ipam/ipam';
 import { removeAppliedPolicy } from '../policy/applied';
+import { MAP_PINS } from '../policy/maps';
 import { Logger } from '../log';
 import { deleteLink, getLink } from '../netlink/ops';
 import { withNetlink } from '../netlink/socket';
 import { anyRecord, ContainerRecord, readRecord, removeRecord, writeRecord } from './record';
 import { restoreHostSysctlsIfIdle } from './sysctl';
-import { releaseCaptureRingIfIdle } from '../bpf/capture-ring';
+import { releaseSharedIfIdle, releaseSlot } from '../bpf/shared';
 import { withLock } from './lock';
 import { validateContainerId } from '../plan/naming';
 
@@ -61,6 +62,12 @@ export function teardownRecord(rec: ContainerRecord, cfg: Config, log: Logger): 
       failed.push(e.message);
     }
   };
+  // The slot first: from then on the device passes nothing, and a slot is
+  // never left pointing at maps that are about to go.
+  const { slot, shared } = rec.bpf;
+  if (slot !== undefined && shared) {
+    step(`empty slot ${slot}`, () => (releaseSlot(cfg.runDir, shared, slot, path.join(rec.bpf.pinDir, MAP_PINS.cfg)) ? [`slot ${slot}`] : []));
+  }
   step(`delete device ${rec.primary.name}`, () => (deleteOwnedPrimary(rec, log) ? [`link ${rec.primary.name}`] : []));
   step(`remove pins in ${rec.bpf.pinDir}`, () => removePins(rec.bpf.pinDir).map((p) => `pin ${p}`));
   step(`release addresses of ${rec.id}`, () =>
@@ -79,12 +86,12 @@ export function teardownRecord(rec: ContainerRecord, cfg: Config, log: Logger): 
   return removed;
 }
 
-// When no container is left: the forwarding sysctls go back, the capture
-// ring is unpinned. Checked under their locks, so a setup starting meanwhile
+// When no container is left: the forwarding sysctls go back, the shared
+// programs (and their capture ring) are unpinned. Checked under their locks, so a setup starting meanwhile
 // (it writes its record first) keeps them.
 export function releaseHostStateIfIdle(cfg: Config, log: Logger): string[] {
   const idle = (): boolean => !anyRecord(cfg.runDir);
-  return [...restoreHostSysctlsIfIdle(cfg.runDir, idle, log), ...releaseCaptureRingIfIdle(cfg.bpffsDir, cfg.runDir, idle)];
+  return [...restoreHostSysctlsIfIdle(cfg.runDir, idle, log), ...releaseSharedIfIdle(cfg.bpffsDir, cfg.runDir, idle)];
 }
 
 // Deletes the host-side device only if it is the one this record made:

@@ -18,6 +18,9 @@ export interface NetkitAttrs {
 
 export interface PeerAttrs {
   name: string;
+  /** The ifindex to give the peer in its namespace (honoured only when
+   * the primary's is given too). */
+  index?: number;
   /** MAC address (L2 devices only). */
   address?: Buffer;
   /** fd of the network namespace to create the peer in. */
@@ -30,6 +33,8 @@ export interface PeerAttrs {
 export interface NewPairRequest {
   kind: PairKind;
   name: string;
+  /** The ifindex to give the device (0 or absent: the kernel picks). */
+  index?: number;
   /** MAC address (L2 devices only). */
   address?: Buffer;
   mtu?: number;
@@ -71,14 +76,14 @@ export function newPair(req: NewPairRequest, seq: number): Buffer {
   if (req.kind === 'netkit') {
     const nk = req.netkit;
     if (!nk) throw new TypeError('newPair: netkit attributes are required for kind netkit');
-    data.push(A.nest(C.IFLA_NETKIT_PEER_INFO, peerAttrs, ifinfomsg()));
+    data.push(A.nest(C.IFLA_NETKIT_PEER_INFO, peerAttrs, ifinfomsg(req.peer.index ?? 0)));
     data.push(A.u32(C.IFLA_NETKIT_MODE, nk.mode === 'l3' ? C.NETKIT_L3 : C.NETKIT_L2));
     data.push(A.s32(C.IFLA_NETKIT_POLICY, nk.policy));
     data.push(A.s32(C.IFLA_NETKIT_PEER_POLICY, nk.peerPolicy));
     if (nk.scrub !== undefined) data.push(A.u32(C.IFLA_NETKIT_SCRUB, nk.scrub));
     if (nk.peerScrub !== undefined) data.push(A.u32(C.IFLA_NETKIT_PEER_SCRUB, nk.peerScrub));
   } else {
-    data.push(A.nest(C.VETH_INFO_PEER, peerAttrs, ifinfomsg()));
+    data.push(A.nest(C.VETH_INFO_PEER, peerAttrs, ifinfomsg(req.peer.index ?? 0)));
   }
   const attrs = A.encodeAttrs([
     A.str(C.IFLA_IFNAME, req.name),
@@ -86,7 +91,7 @@ export function newPair(req: NewPairRequest, seq: number): Buffer {
     A.nest(C.IFLA_LINKINFO, [A.str(C.IFLA_INFO_KIND, req.kind), A.nest(C.IFLA_INFO_DATA, data)]),
   ]);
   const flags = C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_EXCL;
-  return frame(C.RTM_NEWLINK, flags, seq, Buffer.concat([ifinfomsg(), attrs]));
+  return frame(C.RTM_NEWLINK, flags, seq, Buffer.concat([ifinfomsg(req.index ?? 0), attrs]));
 }
 
 export type LinkRef = { index: number } | { name: string };

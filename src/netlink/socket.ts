@@ -32,6 +32,7 @@ export function errnoText(errno: number): string {
 }
 
 export const ENOENT = 2;
+export const EBUSY = 16;
 export const EEXIST = 17;
 export const ENODEV = 19;
 export const EOPNOTSUPP = 95;

@@ -36,19 +36,28 @@ export function programOfLink(linkPin: string): number {
   }
 }
 
-// Runs progFd on the packet as a dry run. BPF_PROG_TEST_RUN hands a tc
-// program an ethernet frame whatever the device, and in a dry run the
-// program reads the IP header after it (bpf/policy.bpf.c).
-export function testPacket(progFd: number, spec: PacketSpec): TestResult {
+// A struct __sk_buff for a test run against the container in slot: test
+// runs come in on loopback, where the program takes the slot from cb[2].
+export function testRunCtx(slot: number, dry: boolean): Buffer {
   const ctx = Buffer.alloc(SKB_CTX_SIZE);
-  ctx.writeUInt32LE(abi.DRYRUN_MARK, SKB_MARK);
+  if (dry) ctx.writeUInt32LE(abi.DRYRUN_MARK, SKB_MARK);
+  ctx.writeUInt32LE(slot, SKB_CB0 + 8);
+  return ctx;
+}
+
+// Runs progFd on the packet as a dry run for the container in slot.
+// BPF_PROG_TEST_RUN hands a tc program an ethernet frame whatever the
+// device, and in a dry run the program reads the IP header after it
+// (bpf/policy.bpf.c).
+export function testPacket(progFd: number, spec: PacketSpec, slot: number): TestResult {
+  const ctx = testRunCtx(slot, true);
   const r = addon().bpfProgTestRun(progFd, ethFrame(spec), 1, ctx);
   const out = r.ctxOut ?? Buffer.alloc(SKB_CTX_SIZE);
-  const slot = out.readUInt32LE(SKB_CB0);
+  const reason = out.readUInt32LE(SKB_CB0);
   const rule = out.readUInt32LE(SKB_CB0 + 4);
   return {
     verdict: r.retval === abi.VERDICT_PASS ? 'pass' : 'drop',
-    reason: SLOT_NAMES[slot] ?? `slot ${slot}`,
+    reason: SLOT_NAMES[reason] ?? `counter slot ${reason}`,
     ...(rule > 0 ? { rule: rule - 1 } : {}),
   };
 }

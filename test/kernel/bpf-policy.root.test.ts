@@ -118,7 +118,7 @@ t.test('established flows skip the rules until the policy changes', { skip }, as
   t.equal(flows.length, 1, 'one flow in the connection table');
   t.match(flows[0], { dir: abi.DIR_EGRESS, rule: 1, gen: 1 }, 'opened egress by rule 0, under the first install');
   // Take the rules out behind the program's back (no new generation).
-  for (const [fd, size] of [[p.obj.maps.cidr4, abi.CIDR4_KEY_SIZE], [p.obj.maps.cidr6, abi.CIDR6_KEY_SIZE]] as const) {
+  for (const [fd, size] of [[p.maps.cidr4, abi.CIDR4_KEY_SIZE], [p.maps.cidr6, abi.CIDR6_KEY_SIZE]] as const) {
     for (let k = addon().bpfMapNextKey(fd, null, size); k; k = addon().bpfMapNextKey(fd, null, size)) addon().bpfMapDelete(fd, k);
   }
   t.equal(p.run('egress', req), abi.VERDICT_PASS, 'the flow passes without the rules');

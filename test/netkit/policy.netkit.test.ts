@@ -3,10 +3,12 @@
 // counters move by the right amounts (98-byte echoes: netkit l3 still carries
 // a 14-byte ethernet header), a live apply changes the verdict, and nothing inside the
 // container's namespace can attach or detach programs on its eth0.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import * as abi from '../../src/bpf/abi';
 import { run, runOk } from '../lib/exec';
+import { ipLink } from '../lib/kernel';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { createNetns } from '../lib/netns';
 import { CLI, leftovers, nkitEnv } from '../lib/nkit';
@@ -25,6 +27,11 @@ t.test('policy on netkit', { skip: netkitSkipReason() }, async (t) => {
   const c = await fakeContainer(t, 'nk-policy', { annotations: { 'org.nkit.policy': 'web' } });
   const r = await runHook(t, env, host.name, 'createRuntime', c.state());
   t.equal(r.code, 0, `setup (${r.stderr.trim()})`);
+  // The program on packets towards the container sees eth0's ifindex: it
+  // must name the container's slot as the host device's does.
+  const rec = JSON.parse(readFileSync(join(env.runDir, 'containers', 'nk-policy.json'), 'utf8'));
+  t.equal(rec.primary.ifindex, abi.slotIfindex(rec.bpf.slot), 'host device: the ifindex of the container\'s slot');
+  t.equal((await ipLink('eth0', { netns: c.netns.name }))?.ifindex, rec.primary.ifindex, 'eth0 in the container: the same ifindex');
 
   t.ok(await tcp(c.netns.path, hostNs, HOST4, 8080), 'allowed TCP connects (replies pass)');
   t.notOk(await tcp(c.netns.path, hostNs, HOST4, 8081, 2), 'another port times out');

@@ -38,6 +38,12 @@ const TS_ONLY: Record<string, string> = {
   CT_VAL_SIZE: 'BTF below',
   EVENT_SIZE: 'struct nkit_event size, from BTF below',
   BPF_FS_MAGIC: 'linux/magic.h, below',
+  MAP_TYPE_ARRAY: 'linux/bpf.h; the templates in policy.bpf.o, below',
+  MAP_TYPE_PERCPU_ARRAY: 'linux/bpf.h; below',
+  MAP_TYPE_LRU_HASH: 'linux/bpf.h; below',
+  MAP_TYPE_LPM_TRIE: 'linux/bpf.h; below',
+  MAP_TYPE_ARRAY_OF_MAPS: 'linux/bpf.h; below',
+  F_NO_PREALLOC: 'linux/bpf.h; below',
 };
 
 t.test('every NKIT_* define has the same value in abi.ts, and vice versa', async (t) => {
@@ -78,19 +84,12 @@ function btf(file: string): Map<number, BtfType> {
 }
 
 t.test('struct layouts in policy.bpf.o (BTF) match abi.ts', { skip: toolsSkipReason(['bpftool']) }, async (t) => {
-  const types = btf(join(repoRoot, 'bpf', 'policy.bpf.o'));
+  // The structs, from the object that holds them whole (bpf/abi-types.bpf.c).
+  const types = btf(join(repoRoot, 'bpf', 'abi-types.bpf.o'));
   const byName = (kind: string, name: string) => [...types.values()].find((x) => x.kind === kind && x.name === name);
   const cfg = byName('STRUCT', 'nkit_cfg')!;
   t.equal(cfg.attrs.size, abi.CFG_SIZE, 'CFG_SIZE');
   t.equal(byName('STRUCT', 'nkit_counter')!.attrs.size, abi.COUNTER_SIZE, 'COUNTER_SIZE');
-  // The value type of each map, through the map's anonymous struct: value -> PTR -> STRUCT.
-  const mapValue = (map: string) => {
-    const def = types.get(byName('VAR', map)!.attrs.type_id!)!;
-    const ptr = types.get(def.members.find((m) => m.name === 'value')!.attrs.type_id!)!;
-    return types.get(ptr.attrs.type_id!)!;
-  };
-  t.equal(mapValue(abi.MAP_CFG).name, 'nkit_cfg');
-  t.equal(mapValue(abi.MAP_COUNTERS).name, 'nkit_counter');
 
   // The header's field order is the object's (catches a stale .o).
   const fields = [.../struct nkit_cfg \{([^}]*)\}/.exec(header)![1]!.replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/\b(\w+)(?:\[\w+\])*;/g)].map((m) => m[1]);
@@ -138,6 +137,39 @@ t.test('struct layouts in policy.bpf.o (BTF) match abi.ts', { skip: toolsSkipRea
   t.equal(c4.readUInt32LE(ck.prefixlen!), 40);
   t.same([c4[ck.gen!], c4[ck.dir!]], [1, abi.DIR_INGRESS]);
   t.equal(c4.subarray(ck.addr!, ck.addr! + 4).toString('hex'), '0a000000');
+});
+
+t.test('the per-container map templates in policy.bpf.o are MAP_SPECS', { skip: toolsSkipReason(['bpftool']) }, async (t) => {
+  const types = btf(join(repoRoot, 'bpf', 'policy.bpf.o'));
+  const byName = (kind: string, name: string) => [...types.values()].find((x) => x.kind === kind && x.name === name);
+  // __uint(name, N) is `int (*name)[N]`: member -> PTR -> ARRAY nr_elems.
+  const uints = (def: BtfType): Record<string, number> =>
+    Object.fromEntries(def.members.map((m) => {
+      const ptr = types.get(m.attrs.type_id!)!;
+      const arr = types.get(ptr.attrs.type_id!);
+      return [m.name, arr?.kind === 'ARRAY' ? arr.attrs.nr_elems! : NaN];
+    }));
+  const inner: Record<abi.MapKind, string> = { cfg: 'inner_cfg', gen: 'inner_gen', counters: 'inner_counters', cidr4: 'inner_cidr4', cidr6: 'inner_cidr6', ports: 'inner_ports', ct: 'inner_ct' };
+  for (const k of abi.MAP_KINDS) {
+    const spec = abi.MAP_SPECS[k];
+    const tpl = uints(byName('STRUCT', inner[k])!);
+    t.same(
+      { type: tpl.type, key: tpl.key_size, value: tpl.value_size, max: tpl.max_entries, flags: tpl.map_flags ?? 0 },
+      { type: spec.type, key: spec.keySize, value: spec.valueSize, max: spec.maxEntries, flags: spec.flags },
+      `${k}: template ${inner[k]}`,
+    );
+    // The array of maps that holds it.
+    const outer = uints(types.get(byName('VAR', spec.slotMap)!.attrs.type_id!)!);
+    t.same([outer.type, outer.max_entries], [abi.MAP_TYPE_ARRAY_OF_MAPS, abi.MAX_SLOTS], `${spec.slotMap}: array of ${abi.MAX_SLOTS} maps`);
+  }
+});
+
+t.test('slots and ifindexes', async (t) => {
+  t.equal(abi.slotIfindex(0), abi.IFINDEX_BASE);
+  t.equal(abi.ifindexSlot(abi.slotIfindex(abi.MAX_SLOTS - 1)), abi.MAX_SLOTS - 1);
+  t.equal(abi.ifindexSlot(abi.IFINDEX_BASE - 1), undefined);
+  t.equal(abi.ifindexSlot(abi.IFINDEX_BASE + abi.MAX_SLOTS), undefined);
+  t.ok(abi.slotIfindex(abi.MAX_SLOTS - 1) <= 0x7fffffff, 'every slot\'s ifindex fits the kernel\'s int');
 });
 
 t.test('encodeCfg / decodeCfg round trip', async (t) => {
