@@ -8,13 +8,15 @@
 // progress is never disturbed, and nothing of a live container is touched.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removePins } from '../bpf/program';
+import * as abi from '../bpf/abi';
+import { clearSlot, removePins, slotOwner } from '../bpf/program';
+import { closeShared, listSharedDirs, openSharedPins, sharedDirFor, withSlots } from '../bpf/shared';
 import { Config } from '../config/config';
 import { NkitError } from '../errors';
 import { listLeases, release } from '../ipam/ipam';
 import { Logger } from '../log';
 import { addon, MNT_DETACH } from '../native';
-import { deleteLink, listLinks } from '../netlink/ops';
+import { deleteLink, getLink, listLinks } from '../netlink/ops';
 import { withNetlink } from '../netlink/socket';
 import { appliedPolicyPath } from '../policy/applied';
 import { idOfPinDirName } from '../plan/naming';
@@ -137,10 +139,49 @@ export function gc(cfg: Config, log: Logger, o: { dryRun?: boolean } = {}): GcRe
       if (!o.dryRun) fs.rmSync(containerLockPath(cfg.runDir, id), { force: true });
     });
   }
-  // 8. Host sysctls, when no container is left.
+  // 8. Slots whose device is gone, and shared programs no container runs.
+  sharedGc(cfg, r, act);
+  // 9. Host sysctls and the shared programs, when no container is left.
   if (!o.dryRun) r.removed.push(...releaseHostStateIfIdle(cfg, log));
   log.info({ removed: r.removed, kept: r.kept, busy: r.busy, errors: r.errors, dryRun: !!o.dryRun }, 'gc');
   return r;
+}
+
+// A slot holds a container's maps until its teardown empties it; a device
+// that vanished with its namespace, its record lost, leaves maps behind.
+// Those slots (no device at their ifindex) are emptied; shared directories
+// of another nkit build that no record names are unpinned.
+function sharedGc(cfg: Config, r: GcReport, act: (what: string, fn: () => unknown) => void): void {
+  const current = sharedDirFor(cfg.bpffsDir);
+  const named = new Set(listRecords(cfg.runDir).flatMap((rec) => (rec instanceof Error || !rec.bpf.shared ? [] : [rec.bpf.shared])));
+  const devices = (): Set<number> => withNetlink(-1, (s) => new Set(listLinks(s).map((l) => l.index)));
+  for (const dir of listSharedDirs(cfg.bpffsDir)) {
+    if (dir !== current && !named.has(dir)) {
+      act(`pins ${path.basename(dir)} (programs of another nkit build, unused)`, () => removePins(dir));
+      continue;
+    }
+    const shared = openSharedPins(dir);
+    if (!shared) continue;
+    try {
+      const full = (slot: number): boolean => slotOwner(shared.slots, slot) !== undefined;
+      const stale = Array.from({ length: abi.MAX_SLOTS }, (_, i) => i).filter(full);
+      if (!stale.length) continue;
+      const present = devices();
+      for (const slot of stale.filter((i) => !present.has(abi.slotIfindex(i)))) {
+        act(`slot ${slot} in ${path.basename(dir)} (no device at ifindex ${abi.slotIfindex(slot)})`, () =>
+          // Under the slots lock, again: a setup may have claimed it meanwhile.
+          withSlots(cfg.runDir, `gc slot ${slot}`, () => {
+            const now = withNetlink(-1, (s) => getLink(s, { index: abi.slotIfindex(slot) }));
+            if (!now) clearSlot(shared.slots, slot);
+          }),
+        );
+      }
+    } catch (err) {
+      r.errors.push(`slots in ${dir}: ${(err as Error).message}`);
+    } finally {
+      closeShared(shared);
+    }
+  }
 }
 
 function removeMachineNetns(cfg: Config, id: string, r: GcReport, act: (what: string, fn: () => unknown) => void): void {

@@ -2,9 +2,11 @@
 // records, a live one is never touched (also mid-setup), objects no record
 // names are removed, stale pins after a lost runDir do not trip a new setup,
 // and forwarding goes back to what it was when the last container goes.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { slotOwner } from '../../src/bpf/program';
+import { closeShared, openSharedPins } from '../../src/bpf/shared';
 import { run, runOk } from '../lib/exec';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { ipLink, listFiles } from '../lib/kernel';
@@ -64,6 +66,34 @@ t.test('objects no record names: device (by alias), pins, leases', { skip }, asy
   const r2 = await runCli(env, host.name, ['gc']);
   t.match(r2.stdout, /removed pins/);
   t.match(r2.stdout, /removed lease 10\.213\.0\.2 \(kt-gc-orphan\)/);
+  t.same(await leftovers(env, host.name), NOTHING);
+});
+
+t.test('slots whose device is gone, shared programs of another build', { skip }, async (t) => {
+  const host = await createNetns(t);
+  const env = await nkitEnv(t, { policy: 'allow-all' });
+  const a = await fakeContainer(t, 'kt-gc-slot-live');
+  const b = await fakeContainer(t, 'kt-gc-slot-lost');
+  for (const c of [a, b]) t.equal((await runHook(t, env, host.name, 'createRuntime', c.state())).code, 0);
+  const recA = record(env, 'kt-gc-slot-live');
+  const recB = record(env, 'kt-gc-slot-lost');
+  // b's record is lost and its namespace goes: the device goes with it, its maps stay in its slot.
+  rmSync(join(env.runDir, 'containers', 'kt-gc-slot-lost.json'));
+  await b.netns.remove();
+  const other = join(env.bpffsDir, '_prog_0123456789ab');
+  mkdirSync(other);
+  const shared = openSharedPins(recA.bpf.shared)!;
+  t.teardown(() => closeShared(shared));
+  t.ok(slotOwner(shared.slots, recB.bpf.slot), 'b\'s slot is still full before gc');
+  const r = await runCli(env, host.name, ['gc']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`removed slot ${recB.bpf.slot} in _prog_\\w+ \\(no device at ifindex ${recB.primary.ifindex}\\)`), 'gc names the slot');
+  t.match(r.stdout, /removed pins _prog_0123456789ab \(programs of another nkit build, unused\)/);
+  t.equal(slotOwner(shared.slots, recB.bpf.slot), undefined, 'b\'s slot is empty');
+  t.ok(slotOwner(shared.slots, recA.bpf.slot), 'a\'s slot untouched');
+  t.notOk(existsSync(other), 'the other build\'s directory is gone');
+  t.ok(existsSync(recA.bpf.shared), 'the programs a runs stay');
+  t.equal((await runHook(t, env, host.name, 'poststop', a.state('stopped'))).code, 0);
   t.same(await leftovers(env, host.name), NOTHING);
 });
 
