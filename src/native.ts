@@ -38,6 +38,12 @@ export interface Addon {
   bpfGetFdById(kind: 'prog' | 'map' | 'link', id: number): number;
   bpfObjInfo(fd: number, size: number): Buffer;
   bpfMapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): number;
+  /** Starts writes (value) or deletes (null) of each key, all at once on threads. */
+  bpfMapWriteStart(ops: Array<[number, Buffer, Buffer | null]>): unknown;
+  /** Waits for them; errno per op (0: ok). */
+  bpfMapWriteWait(handle: unknown): number[];
+  /** Per op: -1 while its syscall runs, else its errno. */
+  bpfMapWritePoll(handle: unknown): number[];
   bpfMapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   bpfMapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   bpfMapDelete(fd: number, key: Buffer): boolean;

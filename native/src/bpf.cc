@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cstdarg>
+#include <atomic>
+#include <thread>
 #include <vector>
 #include "common.h"
 #include "netns.h"
@@ -301,6 +303,109 @@ static Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Writes (value) or deletes (null) of map elements, each on its own thread:
+// the kernel waits for an RCU grace period after every write to an array
+// of maps (maybe_wait_bpf_programs), and concurrent waits share grace
+// periods instead of queueing. The element changes as soon as a thread's
+// syscall starts; the thread then only waits.
+struct WriteOp {
+  int fd;
+  std::vector<uint8_t> key, value;
+  bool del;
+  int err;
+  std::atomic<bool> done{false};
+  WriteOp() = default;
+  WriteOp(WriteOp&& o) noexcept : fd(o.fd), key(std::move(o.key)), value(std::move(o.value)), del(o.del), err(o.err) {}
+};
+struct WriteJob {
+  std::vector<WriteOp> ops;
+  std::vector<std::thread> threads;
+  bool joined = false;
+};
+
+static void JoinJob(WriteJob* j) {
+  if (j->joined) return;
+  for (auto& t : j->threads) t.join();
+  j->joined = true;
+}
+
+static void FinalizeJob(Napi::Env, WriteJob* j) {
+  JoinJob(j);
+  delete j;
+}
+
+// bpfMapWriteStart([[fd, key, value | null], ...]) -> handle; the threads
+// run while the caller goes on. bpfMapWriteWait(handle) -> errno per op.
+static Napi::Value MapWriteStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto bad = [&]() {
+    Napi::TypeError::New(env, "argument 0 must be an array of [fd, key, value|null]").ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if (info.Length() < 1 || !info[0].IsArray()) return bad();
+  Napi::Array ops = info[0].As<Napi::Array>();
+  auto* job = new WriteJob();
+  for (uint32_t i = 0; i < ops.Length(); i++) {
+    Napi::Value v = ops.Get(i);
+    if (!v.IsArray()) {
+      delete job;
+      return bad();
+    }
+    Napi::Array op = v.As<Napi::Array>();
+    Napi::Value fd = op.Get(0u), key = op.Get(1u), value = op.Get(2u);
+    if (!fd.IsNumber() || !key.IsBuffer() || !(value.IsBuffer() || value.IsNull())) {
+      delete job;
+      return bad();
+    }
+    WriteOp o;
+    o.fd = fd.As<Napi::Number>().Int32Value();
+    auto k = key.As<Napi::Buffer<uint8_t>>();
+    o.key.assign(k.Data(), k.Data() + k.Length());
+    o.del = value.IsNull();
+    if (!o.del) {
+      auto b = value.As<Napi::Buffer<uint8_t>>();
+      o.value.assign(b.Data(), b.Data() + b.Length());
+    }
+    o.err = 0;
+    job->ops.push_back(std::move(o));
+  }
+  // ops no longer grows: the threads may hold references into it.
+  for (auto& o : job->ops) {
+    job->threads.emplace_back([&o]() {
+      int r = o.del ? bpf_map_delete_elem(o.fd, o.key.data()) : bpf_map_update_elem(o.fd, o.key.data(), o.value.data(), 0);
+      o.err = r == 0 ? 0 : errno;
+      o.done.store(true);
+    });
+  }
+  return Napi::External<WriteJob>::New(env, job, FinalizeJob);
+}
+
+// bpfMapWritePoll(handle) -> per op: -1 while its syscall runs, else its errno.
+static Napi::Value MapWritePoll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(env, "argument 0 must be a handle from bpfMapWriteStart").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  WriteJob* j = info[0].As<Napi::External<WriteJob>>().Data();
+  Napi::Array out = Napi::Array::New(env, j->ops.size());
+  for (uint32_t i = 0; i < j->ops.size(); i++) out.Set(i, Napi::Number::New(env, j->ops[i].done.load() ? j->ops[i].err : -1));
+  return out;
+}
+
+static Napi::Value MapWriteWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(env, "argument 0 must be a handle from bpfMapWriteStart").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  WriteJob* j = info[0].As<Napi::External<WriteJob>>().Data();
+  JoinJob(j);
+  Napi::Array out = Napi::Array::New(env, j->ops.size());
+  for (uint32_t i = 0; i < j->ops.size(); i++) out.Set(i, Napi::Number::New(env, j->ops[i].err));
+  return out;
+}
+
 // bpfMapLookup(fd, key, valueSize) -> Buffer, or null when the key is absent.
 static Napi::Value MapLookup(const Napi::CallbackInfo& info) {
   int64_t fd, size;
@@ -444,6 +549,9 @@ void InitBpf(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfGetFdById", Napi::Function::New(env, GetFdById));
   exports.Set("bpfObjInfo", Napi::Function::New(env, ObjInfo));
   exports.Set("bpfMapCreate", Napi::Function::New(env, MapCreate));
+  exports.Set("bpfMapWriteStart", Napi::Function::New(env, MapWriteStart));
+  exports.Set("bpfMapWriteWait", Napi::Function::New(env, MapWriteWait));
+  exports.Set("bpfMapWritePoll", Napi::Function::New(env, MapWritePoll));
   exports.Set("bpfMapUpdate", Napi::Function::New(env, MapUpdate));
   exports.Set("bpfMapLookup", Napi::Function::New(env, MapLookup));
   exports.Set("bpfMapDelete", Napi::Function::New(env, MapDelete));

@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NkitError, asNkitError } from '../errors';
 import { addon, LoadedObject, packageRoot } from '../native';
+import { sleepMs } from '../lifecycle/lock';
 import { closeMaps, PolicyMapFds } from '../policy/maps';
+import { ENOENT, errnoText } from '../netlink/socket';
 import * as abi from './abi';
 import { ensureDir } from '../dirs';
 
@@ -82,25 +84,67 @@ export function createContainerMaps(conntrackSize?: number): PolicyMapFds {
   return out as PolicyMapFds;
 }
 
-// Puts a container's maps into its slot. The config goes first (it names
-// the owner), the generation last: the programs pass nothing until both
-// are there.
-export function fillSlot(slots: Record<abi.MapKind, number>, slot: number, maps: PolicyMapFds): void {
-  const order: abi.MapKind[] = ['cfg', 'counters', 'cidr4', 'cidr6', 'ports', 'ct', 'gen'];
-  try {
-    for (const k of order) addon().bpfMapUpdate(slots[k], abi.encodeU32(slot), abi.encodeU32(maps[k]), 0);
-  } catch (err) {
-    throw asNkitError(err, 'EKERNEL', `put the container's maps into slot ${slot}`);
-  }
+// Writes to a slot: every array at once, each on its own thread. The
+// kernel waits for an RCU grace period after each write to an array of
+// maps (~8 ms here); the change itself is visible as soon as the write's
+// syscall starts. start() returns once every array shows the change (so a
+// lock around it orders slot changes), and the caller overlaps the grace
+// periods with other work before wait().
+export interface SlotWrite {
+  /** Waits for the grace periods; throws if a write failed. */
+  wait(): void;
 }
 
-// Empties a slot, in the reverse order (the generation first: from then on
-// its device passes nothing). Returns whether anything was there.
-export function clearSlot(slots: Record<abi.MapKind, number>, slot: number): boolean {
-  const order: abi.MapKind[] = ['gen', 'ct', 'ports', 'cidr6', 'cidr4', 'counters', 'cfg'];
-  let any = false;
-  for (const k of order) if (addon().bpfMapDelete(slots[k], abi.encodeU32(slot))) any = true;
-  return any;
+const POLL_LIMIT_MS = 5_000;
+
+// want: per array, the id of the map it must show, or null for none.
+function writeSlot(slots: Record<abi.MapKind, number>, slot: number, fds: Record<abi.MapKind, number | null>, want: Record<abi.MapKind, number | null>, what: string): SlotWrite {
+  const a = addon();
+  const key = abi.encodeU32(slot);
+  const kinds = abi.MAP_KINDS;
+  const handle = a.bpfMapWriteStart(kinds.map((k) => [slots[k], key, fds[k] === null ? null : abi.encodeU32(fds[k]!)]));
+  // A delete of what is not there is done too.
+  const failedAt = (errs: number[]): number => errs.findIndex((e, i) => e > 0 && !(e === ENOENT && fds[kinds[i]!] === null));
+  const check = (errs: number[]): void => {
+    const bad = failedAt(errs);
+    if (bad >= 0) throw new NkitError('EKERNEL', `${what}: the ${kinds[bad]} array: ${errnoText(errs[bad]!)}`);
+  };
+  const shows = (k: abi.MapKind): boolean => {
+    const v = a.bpfMapLookup(slots[k], key, 4);
+    return want[k] === null ? v === null : v !== null && v.readUInt32LE(0) === want[k];
+  };
+  const deadline = Date.now() + POLL_LIMIT_MS;
+  for (;;) {
+    const st = a.bpfMapWritePoll(handle);
+    if (failedAt(st) >= 0 || Date.now() > deadline) {
+      check(a.bpfMapWriteWait(handle));
+      break;
+    }
+    if (kinds.every((k, i) => st[i]! >= 0 || shows(k))) break;
+    sleepMs(0.05);
+  }
+  return { wait: () => check(a.bpfMapWriteWait(handle)) };
+}
+
+// Starts putting a container's maps into its slot. The programs pass
+// nothing through a slot without both its config and generation.
+export function startFillSlot(slots: Record<abi.MapKind, number>, slot: number, maps: PolicyMapFds): SlotWrite {
+  const ids = Object.fromEntries(abi.MAP_KINDS.map((k) => [k, mapId(maps[k])])) as Record<abi.MapKind, number>;
+  return writeSlot(slots, slot, maps, ids, `put the container's maps into slot ${slot}`);
+}
+
+export function fillSlot(slots: Record<abi.MapKind, number>, slot: number, maps: PolicyMapFds): void {
+  startFillSlot(slots, slot, maps).wait();
+}
+
+// Starts emptying a slot (arrays already empty count as done).
+export function startClearSlot(slots: Record<abi.MapKind, number>, slot: number): SlotWrite {
+  const none = Object.fromEntries(abi.MAP_KINDS.map((k) => [k, null])) as Record<abi.MapKind, null>;
+  return writeSlot(slots, slot, none, none, `empty slot ${slot}`);
+}
+
+export function clearSlot(slots: Record<abi.MapKind, number>, slot: number): void {
+  startClearSlot(slots, slot).wait();
 }
 
 // The id of the config map in a slot (its owner), or undefined when empty.

@@ -17,7 +17,7 @@ import * as abi from './abi';
 import { asNkitError, NkitError } from '../errors';
 import { withLock } from '../lifecycle/lock';
 import { addon } from '../native';
-import { clearSlot, closePolicyObject, loadPolicyObject, mapId, policyObjectPath, removePins, slotOwner } from './program';
+import { closePolicyObject, loadPolicyObject, mapId, policyObjectPath, removePins, SlotWrite, slotOwner, startClearSlot } from './program';
 import { ensureDir } from '../dirs';
 
 export const SHARED_PREFIX = '_prog_';
@@ -157,20 +157,23 @@ export function releaseSharedIfIdle(bpffsDir: string, runDir: string, idle: () =
   });
 }
 
-// Empties a container's slot if its own config map (pinned at cfgPin) is
-// the one in it: a slot whose device vanished with its namespace may
-// already belong to a newer container. Returns whether it emptied it.
-export function releaseSlot(runDir: string, dir: string, slot: number, cfgPin: string): boolean {
-  if (!fs.existsSync(cfgPin)) return false;
+// Starts emptying a container's slot if its own config map (pinned at
+// cfgPin) is the one in it: a slot whose device vanished with its
+// namespace may already belong to a newer container. Returns the pending
+// write (wait() for its grace periods), or undefined when the slot is not
+// this container's.
+export function startReleaseSlot(runDir: string, dir: string, slot: number, cfgPin: string): SlotWrite | undefined {
+  if (!fs.existsSync(cfgPin)) return undefined;
   const shared = openSharedPins(dir);
-  if (!shared) return false;
+  if (!shared) return undefined;
   const a = addon();
-  const own = a.bpfObjGet(cfgPin);
+  let own: number | undefined;
   try {
+    own = a.bpfObjGet(cfgPin);
     const id = mapId(own);
-    return withSlots(runDir, `empty slot ${slot}`, () => slotOwner(shared.slots, slot) === id && clearSlot(shared.slots, slot));
+    return withSlots(runDir, `empty slot ${slot}`, () => (slotOwner(shared.slots, slot) === id ? startClearSlot(shared.slots, slot) : undefined));
   } finally {
-    a.closeFd(own);
+    if (own !== undefined) a.closeFd(own);
     closeShared(shared);
   }
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { attachAndPin, createContainerMaps, ensureBpffs, fillSlot, pinMap, removePins } from '../bpf/program';
+import { attachAndPin, createContainerMaps, ensureBpffs, pinMap, removePins, SlotWrite, startFillSlot } from '../bpf/program';
 import { closeShared, openShared, SharedProgram, withSlots } from '../bpf/shared';
 import * as abi from '../bpf/abi';
 import { CompiledPolicy, compilePolicy } from '../policy/compile';
@@ -134,6 +134,7 @@ function initialRecord(plan: ContainerPlan, cfg: LoadedConfig, netns: ContainerR
 function apply(plan: ContainerPlan, rec: ContainerRecord, cfg: LoadedConfig, nsFd: number, policy: CompiledPolicy, numa: HostNumaPlan, log: Logger): void {
   const t0 = process.hrtime.bigint();
   const save = (): void => writeRecord(cfg.runDir, rec);
+  let fill: SlotWrite | undefined;
 
   rec.addresses = allocate({ runDir: cfg.runDir, network: plan.network }, plan.id, plan.subnets);
   save();
@@ -154,7 +155,7 @@ function apply(plan: ContainerPlan, rec: ContainerRecord, cfg: LoadedConfig, nsF
     save();
 
     // The policy goes on before any link is up: nothing passes without it.
-    attachPolicy(plan, rec, dp, primary.index, addrs, policy, cfg, log);
+    fill = attachPolicy(plan, rec, dp, primary.index, addrs, policy, cfg, log);
     save();
     faultPoint('after-attach');
 
@@ -189,6 +190,8 @@ function apply(plan: ContainerPlan, rec: ContainerRecord, cfg: LoadedConfig, nsF
       log.info({ id: plan.id, sysctl: change.path, previous: change.previous }, 'enabled forwarding');
     }
   }
+  // The slot's grace periods have passed meanwhile, mostly.
+  fill?.wait();
   rec.state = 'ready';
   save();
   faultPoint('after-ready');
@@ -264,7 +267,9 @@ export function createInFreeSlot(id: string, create: (slot: number) => void, inU
   });
 }
 
-function attachPolicy(plan: ContainerPlan, rec: ContainerRecord, dp: Datapath, ifindex: number, addrs: AddressPlan[], policy: CompiledPolicy, cfg: LoadedConfig, log: Logger): void {
+// Returns the pending slot write: its grace periods pass while setup goes
+// on; wait() before the container is ready.
+function attachPolicy(plan: ContainerPlan, rec: ContainerRecord, dp: Datapath, ifindex: number, addrs: AddressPlan[], policy: CompiledPolicy, cfg: LoadedConfig, log: Logger): SlotWrite {
   const slot = rec.bpf.slot;
   if (slot === undefined || abi.slotIfindex(slot) !== ifindex) {
     throw new NkitError('EINTERNAL', `container ${plan.id}: device ${plan.primary} has ifindex ${ifindex}, not the one of its slot ${slot}`);
@@ -286,10 +291,11 @@ function attachPolicy(plan: ContainerPlan, rec: ContainerRecord, dp: Datapath, i
     maps = m;
     for (const [k, name] of Object.entries(MAP_PINS) as Array<[keyof PolicyMapFds, string]>) pinMap(m[k], pin(name));
     const r = installPolicy(m, policy, { ...deviceCfg(dp.isL2(plan.mode), plan.policy.name, addrs), captureTag: ifindex });
-    withSlots(cfg.runDir, `fill slot ${slot}`, () => fillSlot(s.slots, slot, m));
+    const fill = withSlots(cfg.runDir, `fill slot ${slot}`, () => startFillSlot(s.slots, slot, m));
     attachAndPin(s.progs.egress, ifindex, dp.attach.egress, pin('link_egress'));
     attachAndPin(s.progs.ingress, ifindex, dp.attach.ingress, pin('link_ingress'));
     log.debug({ id: plan.id, slot, pins: rec.bpf.pins, entries: r.entries, sets: policy.sets }, 'policy attached');
+    return fill;
   } finally {
     if (maps) closeMaps(maps);
     if (shared) closeShared(shared);

@@ -16,7 +16,8 @@ import { deleteLink, getLink } from '../netlink/ops';
 import { withNetlink } from '../netlink/socket';
 import { anyRecord, ContainerRecord, readRecord, removeRecord, writeRecord } from './record';
 import { restoreHostSysctlsIfIdle } from './sysctl';
-import { releaseSharedIfIdle, releaseSlot } from '../bpf/shared';
+import { releaseSharedIfIdle, startReleaseSlot } from '../bpf/shared';
+import type { SlotWrite } from '../bpf/program';
 import { withLock } from './lock';
 import { validateContainerId } from '../plan/naming';
 
@@ -62,11 +63,15 @@ export function teardownRecord(rec: ContainerRecord, cfg: Config, log: Logger): 
       failed.push(e.message);
     }
   };
-  // The slot first: from then on the device passes nothing, and a slot is
-  // never left pointing at maps that are about to go.
+  // The slot first, while the device still claims it: from then on the
+  // device passes nothing. Its grace periods pass while the rest goes.
   const { slot, shared } = rec.bpf;
+  let emptying: SlotWrite | undefined;
   if (slot !== undefined && shared) {
-    step(`empty slot ${slot}`, () => (releaseSlot(cfg.runDir, shared, slot, path.join(rec.bpf.pinDir, MAP_PINS.cfg)) ? [`slot ${slot}`] : []));
+    step(`empty slot ${slot}`, () => {
+      emptying = startReleaseSlot(cfg.runDir, shared, slot, path.join(rec.bpf.pinDir, MAP_PINS.cfg));
+      return emptying ? [`slot ${slot}`] : [];
+    });
   }
   step(`delete device ${rec.primary.name}`, () => (deleteOwnedPrimary(rec, log) ? [`link ${rec.primary.name}`] : []));
   step(`remove pins in ${rec.bpf.pinDir}`, () => removePins(rec.bpf.pinDir).map((p) => `pin ${p}`));
@@ -74,6 +79,7 @@ export function teardownRecord(rec: ContainerRecord, cfg: Config, log: Logger): 
     release({ runDir: cfg.runDir, network: rec.network }, rec.id, rec.addresses.map((a) => a.address)).map((a) => `lease ${a}`),
   );
   step(`remove the applied policy copy of ${rec.id}`, () => (removeAppliedPolicy(cfg.runDir, rec.id) ? ['policy copy'] : []));
+  if (emptying) step(`empty slot ${slot} (grace period)`, () => emptying!.wait());
   if (failed.length) {
     writeRecord(cfg.runDir, rec);
     throw new NkitError('EKERNEL', `tear down container ${rec.id}: ${failed.join('; ')}`, {

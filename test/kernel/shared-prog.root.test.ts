@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as abi from '../../src/bpf/abi';
 import { mapId, slotOwner } from '../../src/bpf/program';
-import { closeShared, openSharedPins, releaseSlot } from '../../src/bpf/shared';
+import { closeShared, openSharedPins, startReleaseSlot } from '../../src/bpf/shared';
 import { firstSlot } from '../../src/lifecycle/setup';
 import { addon } from '../../src/native';
 import { runOk } from '../lib/exec';
@@ -73,7 +73,7 @@ t.test('containers share one program; their maps sit in their slots', { skip: ro
       t.equal(slotOwner(shared.slots, r.bpf.slot), pinnedMapId(join(r.bpf.pinDir, 'map_cfg')), `${r.id}: its slot holds its own config map`);
     }
     // A slot is emptied only by its owner: b's maps cannot clear a's slot.
-    t.equal(releaseSlot(env.runDir, a.bpf.shared, a.bpf.slot, join(b.bpf.pinDir, 'map_cfg')), false, 'another container\'s maps do not release a slot');
+    t.equal(startReleaseSlot(env.runDir, a.bpf.shared, a.bpf.slot, join(b.bpf.pinDir, 'map_cfg')), undefined, 'another container\'s maps do not release a slot');
     t.ok(slotOwner(shared.slots, a.bpf.slot), 'a\'s slot still full');
 
     const d = await runHook(t, env, host.name, 'poststop', ctrs[0]!.state('stopped'));
