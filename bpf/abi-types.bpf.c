@@ -11,6 +11,7 @@ struct nkit_abi_types {
 	struct nkit_counter counter;
 	struct nkit_cidr4_key cidr4_key;
 	struct nkit_cidr6_key cidr6_key;
+	struct nkit_cidrh_key cidrh_key;
 	struct nkit_cidr_val cidr_val;
 	struct nkit_port_key port_key;
 	struct nkit_port_val port_val;

@@ -43,6 +43,16 @@
  * maps) blocks everything. */
 #define NKIT_DEFAULT_DENY  0
 #define NKIT_DEFAULT_ALLOW 1
+/* Deny, with no rule in either direction (deny-all): nothing passes, not
+ * even replies to flows an earlier policy allowed; the program stops
+ * before the connection table. */
+#define NKIT_DEFAULT_BLACKHOLE 2
+
+/* Prefix lengths the program looks up one by one in the hash "nkit_cidrh"
+ * (longest first), per generation, direction and family; a rule set with
+ * more distinct lengths goes into the LPM tries instead (NKIT_LENS_TRIE). */
+#define NKIT_MAX_LENS  8
+#define NKIT_LENS_TRIE 0xff
 
 /* nkit_cfg.flags */
 #define NKIT_CFG_F_NEIGH           1  /* L2 device: let ARP and ND through (with anti-spoofing) */
@@ -84,6 +94,11 @@ struct nkit_cfg {
 	__u32 addr4;            /* the container's IPv4 address, network order (0: none) */
 	__u8  addr6[16];        /* the container's IPv6 address (all zero: none) */
 	__u32 capture_tag;      /* tells this container's events apart in nkit_events */
+	/* [generation][direction][family: 0 IPv4, 1 IPv6]: how many prefix
+	 * lengths the rules use (NKIT_LENS_TRIE: too many, use the LPM trie)
+	 * and which, longest first. */
+	__u8  nlens[NKIT_NGENS][NKIT_NDIRS][2];
+	__u8  lens[NKIT_NGENS][NKIT_NDIRS][2][NKIT_MAX_LENS];
 };
 
 /* Value of the per-CPU "nkit_counters" array, indexed dir * NKIT_NCNT + slot. */
@@ -109,7 +124,16 @@ struct nkit_cidr6_key {
 	__u8  pad[2];
 	__u8  addr[16];
 };
-/* Value of both: the port set that applies to addresses under the prefix
+/* Key of the hash "nkit_cidrh": a remote address masked to one of the
+ * lengths in nkit_cfg.lens (IPv4 in the first 4 bytes of addr). */
+struct nkit_cidrh_key {
+	__u8  gen;
+	__u8  dir;
+	__u8  family;           /* 4 or 6 */
+	__u8  len;
+	__u8  addr[16];
+};
+/* Value of the three: the port set that applies to addresses under the prefix
  * (the union of the rules of every prefix that covers it). */
 struct nkit_cidr_val {
 	__u32 set_id;

@@ -30,7 +30,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Connection-table idle timeouts. */
+/* Connection-table idle timeouts, on the coarse monotonic clock
+ * (bpf_ktime_get_coarse_ns: one tick's resolution, no clock read). */
 #define CT_TIMEOUT_TCP_NS   (3600ULL * 1000000000ULL)
 #define CT_TIMEOUT_OTHER_NS (120ULL * 1000000000ULL)
 
@@ -84,6 +85,14 @@ struct inner_cidr6 {
 	__uint(value_size, sizeof(struct nkit_cidr_val));
 };
 
+struct inner_cidrh {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * NKIT_CIDR_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct nkit_cidrh_key));
+	__uint(value_size, sizeof(struct nkit_cidr_val));
+};
+
 struct inner_ports {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, NKIT_PORTS_MAX);
@@ -113,6 +122,7 @@ SLOT_MAP(nkit_slot_gen, inner_gen);
 SLOT_MAP(nkit_slot_cnt, inner_counters);
 SLOT_MAP(nkit_slot_cidr4, inner_cidr4);
 SLOT_MAP(nkit_slot_cidr6, inner_cidr6);
+SLOT_MAP(nkit_slot_cidrh, inner_cidrh);
 SLOT_MAP(nkit_slot_ports, inner_ports);
 SLOT_MAP(nkit_slot_ct, inner_ct);
 
@@ -136,6 +146,21 @@ struct pkt {
 
 enum { PARSE_OK = 0, PARSE_MALFORMED = -1 };
 
+/* Copies len bytes at off: straight from the packet when they are in its
+ * linear part (no helper call), else through bpf_skb_load_bytes. */
+#define LOAD(skb, off, to, len)                                                   \
+	({                                                                        \
+		void *data_ = (void *)(long)(skb)->data;                          \
+		void *end_ = (void *)(long)(skb)->data_end;                       \
+		__u32 off_ = (off);                                               \
+		int r_ = 0;                                                       \
+		if (off_ < 512 && data_ + off_ + (len) <= end_)                   \
+			__builtin_memcpy((to), data_ + off_, (len));              \
+		else                                                              \
+			r_ = bpf_skb_load_bytes((skb), off_, (to), (len));        \
+		r_;                                                               \
+	})
+
 static __always_inline void count(void *counters, __u32 dir, __u32 slot, __u32 len)
 {
 	__u32 key = dir * NKIT_NCNT + slot;
@@ -155,21 +180,21 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off, struct pkt
 	case IPPROTO_TCP: {
 		__u8 tcp[20];
 
-		if (bpf_skb_load_bytes(skb, off, tcp, sizeof(tcp)))
+		if (LOAD(skb, off, tcp, sizeof(tcp)))
 			return PARSE_MALFORMED;
 		__builtin_memcpy(&p->sport, &tcp[0], 2);
 		__builtin_memcpy(&p->dport, &tcp[2], 2);
 		return PARSE_OK;
 	}
 	case IPPROTO_UDP:
-		if (bpf_skb_load_bytes(skb, off, h, 8))
+		if (LOAD(skb, off, h, 8))
 			return PARSE_MALFORMED;
 		__builtin_memcpy(&p->sport, &h[0], 2);
 		__builtin_memcpy(&p->dport, &h[2], 2);
 		return PARSE_OK;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6_:
-		if (bpf_skb_load_bytes(skb, off, h, 8))
+		if (LOAD(skb, off, h, 8))
 			return PARSE_MALFORMED;
 		if ((p->proto == IPPROTO_ICMP && h[0] == 8) || (p->proto == IPPROTO_ICMPV6_ && h[0] == 128))
 			p->echo = 1;
@@ -195,7 +220,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p
 		__u8 arp[28];
 
 		/* An ARP packet for IPv4 over ethernet: keep the sender address. */
-		if (bpf_skb_load_bytes(skb, off, arp, sizeof(arp)) || arp[4] != 6 || arp[5] != 4)
+		if (LOAD(skb, off, arp, sizeof(arp)) || arp[4] != 6 || arp[5] != 4)
 			return PARSE_MALFORMED;
 		p->family = 4;
 		p->neigh = 1;
@@ -207,7 +232,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p
 		__u8 ip[20];
 		__u16 frag;
 
-		if (bpf_skb_load_bytes(skb, off, ip, sizeof(ip)))
+		if (LOAD(skb, off, ip, sizeof(ip)))
 			return PARSE_MALFORMED;
 		if ((ip[0] >> 4) != 4 || (ip[0] & 0xf) < 5)
 			return PARSE_MALFORMED;
@@ -225,7 +250,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p
 		__u8 ip6[40];
 		__u8 next;
 
-		if (bpf_skb_load_bytes(skb, off, ip6, sizeof(ip6)))
+		if (LOAD(skb, off, ip6, sizeof(ip6)))
 			return PARSE_MALFORMED;
 		if ((ip6[0] >> 4) != 6)
 			return PARSE_MALFORMED;
@@ -242,7 +267,7 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p
 				return PARSE_MALFORMED;
 			if (next != 0 && next != 43 && next != 60)
 				break;
-			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+			if (LOAD(skb, off, ext, sizeof(ext)))
 				return PARSE_MALFORMED;
 			next = ext[0];
 			off += (ext[1] + 1) * 8;
@@ -324,36 +349,97 @@ static __always_inline int ct_fresh(const struct nkit_ct_val *v, const struct pk
 	return now <= last || now - last <= (p->proto == IPPROTO_TCP ? CT_TIMEOUT_TCP_NS : CT_TIMEOUT_OTHER_NS);
 }
 
+/* A 32-bit word of an address masked to len bits (word w of 4). */
+static __always_inline __u32 mask_word(__u32 word, __u32 len, __u32 w)
+{
+	__u32 bits = len > 32 * w ? len - 32 * w : 0;
+
+	if (bits >= 32)
+		return word;
+	if (bits == 0)
+		return 0;
+	return word & bpf_htonl(~0U << (32 - bits));
+}
+
+/* The port set of the longest prefix that holds the remote address: a
+ * hash lookup per prefix length the rules use (a handful at most, so the
+ * cost does not grow with the rules), or the LPM trie when they use more
+ * lengths than NKIT_MAX_LENS. */
+static __always_inline struct nkit_cidr_val *remote_set(__u32 slot, const struct nkit_cfg *cfg, const __u8 *remote, __u8 family, __u32 dir, __u8 gen)
+{
+	__u32 fam = family == 6;
+	__u8 n = cfg->nlens[gen & 1][dir & 1][fam];
+	void *m;
+
+	if (n == NKIT_LENS_TRIE) {
+		if (family == 4) {
+			struct nkit_cidr4_key k = { .prefixlen = 64, .gen = gen, .dir = dir };
+
+			m = bpf_map_lookup_elem(&nkit_slot_cidr4, &slot);
+			if (!m)
+				return NULL;
+			__builtin_memcpy(k.addr, remote, 4);
+			return bpf_map_lookup_elem(m, &k);
+		} else {
+			struct nkit_cidr6_key k = { .prefixlen = 160, .gen = gen, .dir = dir };
+
+			m = bpf_map_lookup_elem(&nkit_slot_cidr6, &slot);
+			if (!m)
+				return NULL;
+			__builtin_memcpy(k.addr, remote, 16);
+			return bpf_map_lookup_elem(m, &k);
+		}
+	}
+	m = bpf_map_lookup_elem(&nkit_slot_cidrh, &slot);
+	if (!m)
+		return NULL;
+	{
+		struct nkit_cidrh_key k = { .gen = gen, .dir = dir, .family = family };
+		__u32 a[4];
+
+		__builtin_memcpy(&a[0], remote, 4);
+		if (family == 4) {
+			a[1] = 0;
+			a[2] = 0;
+			a[3] = 0;
+		} else {
+			__builtin_memcpy(&a[1], remote + 4, 12);
+		}
+#pragma unroll
+		for (int i = 0; i < NKIT_MAX_LENS; i++) {
+			struct nkit_cidr_val *v;
+			__u32 len, w[4];
+
+			if (i >= n)
+				break;
+			len = cfg->lens[gen & 1][dir & 1][fam][i];
+			k.len = len;
+			w[0] = mask_word(a[0], len, 0);
+			w[1] = mask_word(a[1], len, 1);
+			w[2] = mask_word(a[2], len, 2);
+			w[3] = mask_word(a[3], len, 3);
+			__builtin_memcpy(k.addr, w, 16);
+			v = bpf_map_lookup_elem(m, &k);
+			if (v)
+				return v;
+		}
+	}
+	return NULL;
+}
+
 /* The rules: the remote address's port set, then (set, proto, port).
  * Returns the allowing rule's index + 1, or 0. */
-static __always_inline __u32 rules_allow(__u32 slot, const struct pkt *p, __u32 dir, __u8 gen)
+static __always_inline __u32 rules_allow(__u32 slot, const struct nkit_cfg *cfg, const struct pkt *p, __u32 dir, __u8 gen)
 {
 	struct nkit_port_val *pv;
 	const __u8 *remote = dir == NKIT_DIR_EGRESS ? p->daddr : p->saddr;
 	struct nkit_cidr_val *set;
 	struct nkit_port_key pk = {};
 	void *ports = bpf_map_lookup_elem(&nkit_slot_ports, &slot);
-	void *cidrs;
 
 	if (!ports)
 		return 0;
-	if (p->family == 4) {
-		struct nkit_cidr4_key k = { .prefixlen = 64, .gen = gen, .dir = dir };
-
-		cidrs = bpf_map_lookup_elem(&nkit_slot_cidr4, &slot);
-		if (!cidrs)
-			return 0;
-		__builtin_memcpy(k.addr, remote, 4);
-		set = bpf_map_lookup_elem(cidrs, &k);
-	} else {
-		struct nkit_cidr6_key k = { .prefixlen = 160, .gen = gen, .dir = dir };
-
-		cidrs = bpf_map_lookup_elem(&nkit_slot_cidr6, &slot);
-		if (!cidrs)
-			return 0;
-		__builtin_memcpy(k.addr, remote, 16);
-		set = bpf_map_lookup_elem(cidrs, &k);
-	}
+	set = remote_set(slot, cfg, remote, p->family, dir, gen);
 	if (!set)
 		return 0;
 	pk.prefixlen = 80;
@@ -470,6 +556,9 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
 	if (p.neigh)
 		return verdict(skb, counters, cfg, dir, cfg->flags & NKIT_CFG_F_NEIGH ? NKIT_CNT_PASS_NEIGH : NKIT_CNT_DROP_POLICY, 0, dry);
+	/* deny-all: nothing can pass, so nothing to look up. */
+	if (cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_BLACKHOLE)
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
 	/* One lookup finds the flow, whichever way the packet goes. */
 	tracked = ct_eligible(&p);
 	if (tracked)
@@ -480,7 +569,7 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 		ct_key_of(&k, &p, dir);
 		flow = bpf_map_lookup_elem(ct, &k);
 		if (flow) {
-			now = bpf_ktime_get_ns();
+			now = bpf_ktime_get_coarse_ns();
 			if (!ct_fresh(flow, &p, now)) {
 				flow = NULL; /* idle too long: as if it never was */
 			} else if (flow->dir == dir) {
@@ -488,13 +577,13 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 				 * again while the policy stays the same. */
 				if (flow->gen == genv) {
 					rule = flow->rule;
-					if (!dry)
+					if (!dry && flow->last_seen_ns != now)
 						flow->last_seen_ns = now;
 					return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS, rule, dry);
 				}
 			} else if (p.echo != 1) {
 				/* The other way: a reply (an echo request never is). */
-				if (!dry)
+				if (!dry && flow->last_seen_ns != now)
 					flow->last_seen_ns = now;
 				return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS_REPLY, 0, dry);
 			} else {
@@ -502,11 +591,11 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 			}
 		}
 	}
-	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(slot, &p, dir, gen);
+	rule = cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW ? 0 : rules_allow(slot, cfg, &p, dir, gen);
 	if (rule || cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_ALLOW) {
 		if (tracked && !dry) {
 			if (!now)
-				now = bpf_ktime_get_ns();
+				now = bpf_ktime_get_coarse_ns();
 			if (flow) {
 				/* Opened this way under an older policy that this one allows too. */
 				flow->gen = genv;

@@ -25,6 +25,9 @@ export const NCNT = 6;
 
 export const DEFAULT_DENY = 0;
 export const DEFAULT_ALLOW = 1;
+export const DEFAULT_BLACKHOLE = 2;
+export const MAX_LENS = 8;
+export const LENS_TRIE = 0xff;
 
 export const CFG_F_NEIGH = 1;
 export const CFG_F_CAPTURE_INGRESS = 2;
@@ -36,10 +39,11 @@ export const NGENS = 2;
 export const PROTO_ANY = 0;
 export const DRYRUN_MARK = 0x6e6b7400;
 
-export const CFG_SIZE = 48;
+export const CFG_SIZE = 120;
 export const COUNTER_SIZE = 16;
 export const CIDR4_KEY_SIZE = 12;
 export const CIDR6_KEY_SIZE = 24;
+export const CIDRH_KEY_SIZE = 20;
 export const CIDR_VAL_SIZE = 4;
 export const PORT_KEY_SIZE = 16;
 export const PORT_VAL_SIZE = 4;
@@ -58,6 +62,7 @@ export const PROG_EGRESS = 'nkit_egress';
 export const PROG_INGRESS = 'nkit_ingress';
 
 // BPF map types and flags (linux/bpf.h).
+export const MAP_TYPE_HASH = 1;
 export const MAP_TYPE_ARRAY = 2;
 export const MAP_TYPE_PERCPU_ARRAY = 6;
 export const MAP_TYPE_LRU_HASH = 9;
@@ -66,7 +71,7 @@ export const MAP_TYPE_ARRAY_OF_MAPS = 12;
 export const F_NO_PREALLOC = 1;
 
 /** The kinds of a container's maps. */
-export type MapKind = 'cfg' | 'gen' | 'counters' | 'cidr4' | 'cidr6' | 'ports' | 'ct';
+export type MapKind = 'cfg' | 'gen' | 'counters' | 'cidr4' | 'cidr6' | 'cidrh' | 'ports' | 'ct';
 
 export interface MapSpec {
   /** The container's map (and, in bpffs, its pin is map_<kind>). */
@@ -89,6 +94,7 @@ export const MAP_SPECS: Record<MapKind, MapSpec> = {
   counters: { name: 'nkit_counters', slotMap: 'nkit_slot_cnt', type: MAP_TYPE_PERCPU_ARRAY, keySize: 4, valueSize: COUNTER_SIZE, maxEntries: NDIRS * NCNT, flags: 0 },
   cidr4: { name: 'nkit_cidr4', slotMap: 'nkit_slot_cidr4', type: MAP_TYPE_LPM_TRIE, keySize: CIDR4_KEY_SIZE, valueSize: CIDR_VAL_SIZE, maxEntries: CIDR_MAX, flags: F_NO_PREALLOC },
   cidr6: { name: 'nkit_cidr6', slotMap: 'nkit_slot_cidr6', type: MAP_TYPE_LPM_TRIE, keySize: CIDR6_KEY_SIZE, valueSize: CIDR_VAL_SIZE, maxEntries: CIDR_MAX, flags: F_NO_PREALLOC },
+  cidrh: { name: 'nkit_cidrh', slotMap: 'nkit_slot_cidrh', type: MAP_TYPE_HASH, keySize: CIDRH_KEY_SIZE, valueSize: CIDR_VAL_SIZE, maxEntries: 2 * CIDR_MAX, flags: F_NO_PREALLOC },
   ports: { name: 'nkit_ports', slotMap: 'nkit_slot_ports', type: MAP_TYPE_LPM_TRIE, keySize: PORT_KEY_SIZE, valueSize: PORT_VAL_SIZE, maxEntries: PORTS_MAX, flags: F_NO_PREALLOC },
   ct: { name: 'nkit_ct', slotMap: 'nkit_slot_ct', type: MAP_TYPE_LRU_HASH, keySize: CT_KEY_SIZE, valueSize: CT_VAL_SIZE, maxEntries: 8192, flags: 0 },
 };
@@ -99,7 +105,10 @@ export const slotIfindex = (slot: number): number => IFINDEX_BASE + slot;
 export const ifindexSlot = (ifindex: number): number | undefined =>
   ifindex >= IFINDEX_BASE && ifindex < IFINDEX_BASE + MAX_SLOTS ? ifindex - IFINDEX_BASE : undefined;
 
-export type DefaultAction = typeof DEFAULT_DENY | typeof DEFAULT_ALLOW;
+export type DefaultAction = typeof DEFAULT_DENY | typeof DEFAULT_ALLOW | typeof DEFAULT_BLACKHOLE;
+
+/** [direction][family: 0 IPv4, 1 IPv6]: the prefix lengths, longest first, or 'trie'. */
+export type Lens = [[number[] | 'trie', number[] | 'trie'], [number[] | 'trie', number[] | 'trie']];
 
 export interface PolicyCfg {
   /** Bytes before the IP header: 0 on netkit l3, 14 on ethernet devices. */
@@ -112,9 +121,14 @@ export interface PolicyCfg {
   addr6?: Buffer;
   /** Tells this container's captured packets apart in the shared ring. */
   captureTag?: number;
+  /** [generation]: the prefix lengths the rules of that generation use (absent: none). */
+  lens?: [Lens | undefined, Lens | undefined];
 }
 
 const CFG_DEFAULTS = 8;
+const CFG_NLENS = 48;
+const CFG_LENS = 56;
+const noLens = (): Lens => [[[], []], [[], []]];
 
 // Encodes struct nkit_cfg.
 export function encodeCfg(c: PolicyCfg): Buffer {
@@ -125,12 +139,27 @@ export function encodeCfg(c: PolicyCfg): Buffer {
   if (c.addr4) c.addr4.copy(b, 24, 0, 4);
   if (c.addr6) c.addr6.copy(b, 28, 0, 16);
   b.writeUInt32LE((c.captureTag ?? 0) >>> 0, 44);
+  for (let g = 0; g < NGENS; g++) {
+    const lens = c.lens?.[g] ?? noLens();
+    for (let d = 0; d < NDIRS; d++) {
+      for (let f = 0; f < 2; f++) {
+        const l = lens[d]![f]!;
+        const i = (g * NDIRS + d) * 2 + f;
+        if (l !== 'trie' && l.length > MAX_LENS) throw new RangeError(`${l.length} prefix lengths: at most ${MAX_LENS} (else 'trie')`);
+        b[CFG_NLENS + i] = l === 'trie' ? LENS_TRIE : l.length;
+        if (l !== 'trie') l.forEach((len, j) => (b[CFG_LENS + i * MAX_LENS + j] = len));
+      }
+    }
+  }
   return b;
 }
 
 // Decodes struct nkit_cfg.
 export function decodeCfg(b: Buffer): PolicyCfg {
-  const act = (g: number, d: number): DefaultAction => (b.readUInt32LE(CFG_DEFAULTS + 4 * (g * NDIRS + d)) === DEFAULT_ALLOW ? DEFAULT_ALLOW : DEFAULT_DENY);
+  const act = (g: number, d: number): DefaultAction => {
+    const v = b.readUInt32LE(CFG_DEFAULTS + 4 * (g * NDIRS + d));
+    return v === DEFAULT_ALLOW || v === DEFAULT_BLACKHOLE ? v : DEFAULT_DENY;
+  };
   const out: PolicyCfg = {
     l3Offset: b.readUInt32LE(0),
     flags: b.readUInt32LE(4),
@@ -142,6 +171,22 @@ export function decodeCfg(b: Buffer): PolicyCfg {
   if (a6.some((x) => x !== 0)) out.addr6 = Buffer.from(a6);
   const tag = b.readUInt32LE(44);
   if (tag) out.captureTag = tag;
+  const lensOf = (g: number): Lens | undefined => {
+    const l = noLens();
+    let any = false;
+    for (let d = 0; d < NDIRS; d++) {
+      for (let f = 0; f < 2; f++) {
+        const i = (g * NDIRS + d) * 2 + f;
+        const n = b[CFG_NLENS + i]!;
+        if (n) any = true;
+        l[d]![f] = n === LENS_TRIE ? 'trie' : [...b.subarray(CFG_LENS + i * MAX_LENS, CFG_LENS + i * MAX_LENS + Math.min(n, MAX_LENS))];
+      }
+    }
+    return any ? l : undefined;
+  };
+  const l0 = lensOf(0);
+  const l1 = lensOf(1);
+  if (l0 || l1) out.lens = [l0, l1];
   return out;
 }
 
@@ -179,6 +224,17 @@ export function encodeCidrKey(gen: number, dir: number, addr: Buffer, len: numbe
   return b;
 }
 
+// struct nkit_cidrh_key: an address masked to len bits (IPv4 in bytes 4-7).
+export function encodeCidrhKey(gen: number, dir: number, addr: Buffer, len: number): Buffer {
+  const b = Buffer.alloc(CIDRH_KEY_SIZE);
+  b[0] = gen;
+  b[1] = dir;
+  b[2] = addr.length === 4 ? 4 : 6;
+  b[3] = len;
+  addr.copy(b, 4);
+  return b;
+}
+
 export function encodeU32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v >>> 0);
@@ -197,8 +253,6 @@ export function encodePortKey(gen: number, dir: number, proto: number, setId: nu
   return b;
 }
 
-// Reads the generation of a cidr or port key (byte 4).
-export const keyGen = (key: Buffer): number => key[4]!;
 
 export interface Counter {
   packets: bigint;

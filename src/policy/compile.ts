@@ -27,6 +27,10 @@ export interface PortEntry {
 
 export interface CompiledPolicy {
   defaultAction: [abi.DefaultAction, abi.DefaultAction];
+  /** Per direction and family, the prefix lengths the cidrs use, longest
+   * first: the program tries each with a hash lookup; with more than
+   * MAX_LENS of them the cidrs go into the LPM tries ('trie'). */
+  lens: abi.Lens;
   cidrs: CidrEntry[];
   ports: PortEntry[];
   sets: number;
@@ -104,8 +108,11 @@ function compileFamily(rules: Rule[], family: Family, dir: number, intern: (item
 
 // Compiles a policy into map entries (for one generation; the writer adds it).
 export function compilePolicy(p: Policy): CompiledPolicy {
-  const allow = p.allowAll ? abi.DEFAULT_ALLOW : abi.DEFAULT_DENY;
-  const out: CompiledPolicy = { defaultAction: [allow, allow], cidrs: [], ports: [], sets: 0 };
+  // No rule in either direction and not allow-all: deny-all, which the
+  // program drops before it looks anything up (replies included).
+  const none = !p.allowAll && p.ingress.length === 0 && p.egress.length === 0;
+  const allow = p.allowAll ? abi.DEFAULT_ALLOW : none ? abi.DEFAULT_BLACKHOLE : abi.DEFAULT_DENY;
+  const out: CompiledPolicy = { defaultAction: [allow, allow], lens: [[[], []], [[], []]], cidrs: [], ports: [], sets: 0 };
   const dirs: Array<[Direction, number]> = [['ingress', abi.DIR_INGRESS], ['egress', abi.DIR_EGRESS]];
   for (const [name, dir] of dirs) {
     const sets = new Map<string, number>();
@@ -121,7 +128,11 @@ export function compilePolicy(p: Policy): CompiledPolicy {
       }
       return id;
     };
-    for (const family of [4, 6] as const) compileFamily(p[name], family, dir, intern, out);
+    for (const family of [4, 6] as const) {
+      compileFamily(p[name], family, dir, intern, out);
+      const lens = [...new Set(out.cidrs.filter((c) => c.dir === dir && c.family === family).map((c) => c.len))].sort((a, b) => b - a);
+      out.lens[dir]![family === 4 ? 0 : 1] = lens.length > abi.MAX_LENS ? 'trie' : lens;
+    }
     out.sets += sets.size;
   }
   return out;

@@ -13,6 +13,7 @@ export interface PolicyMapFds {
   gen: number;
   cidr4: number;
   cidr6: number;
+  cidrh: number;
   ports: number;
   counters: number;
   ct: number;
@@ -24,6 +25,7 @@ export const MAP_PINS: Record<keyof PolicyMapFds, string> = {
   gen: 'map_gen',
   cidr4: 'map_cidr4',
   cidr6: 'map_cidr6',
+  cidrh: 'map_cidrh',
   ports: 'map_ports',
   counters: 'map_counters',
   ct: 'map_ct',
@@ -86,7 +88,11 @@ export function installPolicy(m: PolicyMapFds, c: CompiledPolicy, dev: DeviceCfg
     // Leftovers of an install that died before its flip.
     removeGeneration(m, next);
     for (const e of c.cidrs) {
-      a.bpfMapUpdate(e.family === 4 ? m.cidr4 : m.cidr6, abi.encodeCidrKey(next, e.dir, e.addr, e.len), abi.encodeU32(e.setId), 0);
+      if (c.lens[e.dir]![e.family === 4 ? 0 : 1] === 'trie') {
+        a.bpfMapUpdate(e.family === 4 ? m.cidr4 : m.cidr6, abi.encodeCidrKey(next, e.dir, e.addr, e.len), abi.encodeU32(e.setId), 0);
+      } else {
+        a.bpfMapUpdate(m.cidrh, abi.encodeCidrhKey(next, e.dir, e.addr, e.len), abi.encodeU32(e.setId), 0);
+      }
     }
     for (const e of c.ports) {
       a.bpfMapUpdate(m.ports, abi.encodePortKey(next, e.dir, e.proto, e.setId, e.port, e.portLen), abi.encodeU32(e.rule), 0);
@@ -94,6 +100,9 @@ export function installPolicy(m: PolicyMapFds, c: CompiledPolicy, dev: DeviceCfg
     const old = a.bpfMapLookup(m.cfg, Buffer.alloc(4), abi.CFG_SIZE);
     const cfg = old ? abi.decodeCfg(old) : abi.decodeCfg(Buffer.alloc(abi.CFG_SIZE));
     cfg.defaultAction[next] = [c.defaultAction[abi.DIR_INGRESS], c.defaultAction[abi.DIR_EGRESS]];
+    const lens: [abi.Lens | undefined, abi.Lens | undefined] = cfg.lens ?? [undefined, undefined];
+    lens[next] = c.lens;
+    cfg.lens = lens;
     cfg.l3Offset = dev.l3Offset;
     // Keep capture bits: a capture may be running while a policy is applied.
     cfg.flags = (cfg.flags & ~abi.CFG_F_NEIGH) | (dev.neigh ? abi.CFG_F_NEIGH : 0);
@@ -113,9 +122,9 @@ export function installPolicy(m: PolicyMapFds, c: CompiledPolicy, dev: DeviceCfg
 function removeGeneration(m: PolicyMapFds, gen: number): number {
   const a = addon();
   let n = 0;
-  for (const [fd, size] of [[m.cidr4, abi.CIDR4_KEY_SIZE], [m.cidr6, abi.CIDR6_KEY_SIZE], [m.ports, abi.PORT_KEY_SIZE]] as const) {
+  for (const [fd, size, genAt] of [[m.cidr4, abi.CIDR4_KEY_SIZE, 4], [m.cidr6, abi.CIDR6_KEY_SIZE, 4], [m.cidrh, abi.CIDRH_KEY_SIZE, 0], [m.ports, abi.PORT_KEY_SIZE, 4]] as const) {
     const doomed: Buffer[] = [];
-    for (let k = a.bpfMapNextKey(fd, null, size); k; k = a.bpfMapNextKey(fd, k, size)) if (abi.keyGen(k) === gen) doomed.push(k);
+    for (let k = a.bpfMapNextKey(fd, null, size); k; k = a.bpfMapNextKey(fd, k, size)) if (k[genAt] === gen) doomed.push(k);
     for (const k of doomed) if (a.bpfMapDelete(fd, k)) n++;
   }
   return n;

@@ -47,12 +47,14 @@ t.test('deny-all and allow-all', { skip }, async (t) => {
   t.match(p.test('ingress', inn('fd00::9', 'udp', 53)), { verdict: 'pass', reason: 'pass' });
   t.match(p.test('egress', { src: '10.213.0.99', dst: '1.1.1.1', proto: 'tcp' }), { verdict: 'drop', reason: 'drop_spoof' }, 'allow-all still drops spoofed sources');
   t.match(p.test('egress', { src: 'fd6e:6b69:74::99', dst: 'fd00::1', proto: 'udp' }), { verdict: 'drop', reason: 'drop_spoof' }, '... IPv6 too');
+  // A flow allow-all let through gets no replies once deny-all is in force.
+  t.equal(p.run('egress', ethFrame(out('1.1.1.1', 'tcp', 80, { sport: 40000 }))), abi.VERDICT_PASS);
+  t.match(p.test('ingress', inn('1.1.1.1', 'tcp', 40000, { sport: 80 })), { verdict: 'pass', reason: 'pass' });
+  p.install('deny-all');
+  t.match(p.test('ingress', inn('1.1.1.1', 'tcp', 40000, { sport: 80 })), { verdict: 'drop', reason: 'drop_policy' }, 'deny-all: not even replies');
 });
 
-t.test('rules: CIDRs, nesting, protocols, ports and ranges, both families', { skip }, async (t) => {
-  const p = loadForTest(t);
-  p.install(JSON.stringify(RULES));
-  const cases: Array<[string, PacketSpec, string, number?]> = [
+const RULE_CASES: Array<[string, PacketSpec, string, number?]> = [
     ['tcp 80 in 10/8', out('10.2.3.4', 'tcp', 80), 'pass', 0],
     ['tcp 443 in 10/8', out('10.2.3.4', 'tcp', 443), 'pass', 0],
     ['tcp 22 in 10/8', out('10.2.3.4', 'tcp', 22), 'drop'],
@@ -76,14 +78,36 @@ t.test('rules: CIDRs, nesting, protocols, ports and ranges, both families', { sk
     ['egress rule does not open ingress', inn('10.2.3.4', 'tcp', 80), 'drop'],
     ['ingress rule', inn('10.9.9.9', 'tcp', 8080), 'pass', 0],
     ['ingress rule, other port', inn('10.9.9.9', 'tcp', 8081), 'drop'],
-  ];
-  for (const [name, spec, verdict, rule] of cases) {
-    const dir = spec.src === CTR4 || spec.src === CTR6 ? 'egress' : 'ingress';
-    const r = p.test(dir, spec);
-    t.equal(r.verdict, verdict, `${name}: ${verdict}`);
-    if (rule !== undefined) t.equal(r.rule, rule, `${name}: rule ${rule}`);
-  }
-});
+];
+
+// Nested prefixes of 9 lengths per direction and family, allowing only
+// udp 7 (which no case sends): more lengths than the hash lookups take, so
+// the rules go into the LPM tries.
+const NINE_LENGTHS = [
+  ...[9, 10, 11, 12, 13, 14, 15, 16, 17].map((len) => ({ cidr: `100.0.0.0/${len}`, proto: 'udp', ports: '7' })),
+  ...[17, 18, 19, 20, 21, 22, 23, 24, 25].map((len) => ({ cidr: `fd99::/${len}`, proto: 'udp', ports: '7' })),
+];
+
+for (const [how, rules, lens] of [
+  ['hash lookups per prefix length', RULES, 'hash'],
+  ['LPM tries (more than 8 prefix lengths)', { egress: [...RULES.egress, ...NINE_LENGTHS], ingress: [...RULES.ingress, ...NINE_LENGTHS] }, 'trie'],
+] as const) {
+  t.test(`rules: CIDRs, nesting, protocols, ports and ranges, both families; ${how}`, { skip }, async (t) => {
+    const p = loadForTest(t);
+    p.install(JSON.stringify(rules));
+    const cfg = abi.decodeCfg(addon().bpfMapLookup(p.maps.cfg, Buffer.alloc(4), abi.CFG_SIZE)!);
+    const active = cfg.lens?.[1];
+    t.ok(active, 'the generation in force has its prefix lengths');
+    for (const d of [0, 1]) for (const f of [0, 1]) t.equal(active![d]![f] === 'trie' ? 'trie' : 'hash', lens, `dir ${d} family ${f}: ${lens}`);
+    for (const [name, spec, verdict, rule] of RULE_CASES) {
+      const dir = spec.src === CTR4 || spec.src === CTR6 ? 'egress' : 'ingress';
+      const r = p.test(dir, spec);
+      t.equal(r.verdict, verdict, `${name}: ${verdict}`);
+      if (rule !== undefined) t.equal(r.rule, rule, `${name}: rule ${rule}`);
+    }
+    if (lens === 'trie') t.match(p.test('egress', out('100.1.2.3', 'udp', 7)), { verdict: 'pass' }, 'the filler rules themselves hold');
+  });
+}
 
 t.test('replies to allowed connections pass; others do not', { skip }, async (t) => {
   const p = loadForTest(t);
@@ -118,7 +142,7 @@ t.test('established flows skip the rules until the policy changes', { skip }, as
   t.equal(flows.length, 1, 'one flow in the connection table');
   t.match(flows[0], { dir: abi.DIR_EGRESS, rule: 1, gen: 1 }, 'opened egress by rule 0, under the first install');
   // Take the rules out behind the program's back (no new generation).
-  for (const [fd, size] of [[p.maps.cidr4, abi.CIDR4_KEY_SIZE], [p.maps.cidr6, abi.CIDR6_KEY_SIZE]] as const) {
+  for (const [fd, size] of [[p.maps.cidr4, abi.CIDR4_KEY_SIZE], [p.maps.cidr6, abi.CIDR6_KEY_SIZE], [p.maps.cidrh, abi.CIDRH_KEY_SIZE]] as const) {
     for (let k = addon().bpfMapNextKey(fd, null, size); k; k = addon().bpfMapNextKey(fd, null, size)) addon().bpfMapDelete(fd, k);
   }
   t.equal(p.run('egress', req), abi.VERDICT_PASS, 'the flow passes without the rules');

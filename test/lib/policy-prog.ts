@@ -60,7 +60,7 @@ export function loadForTest(scope: Scope): LoadedPolicy {
     },
     entries: () => {
       let n = 0;
-      for (const [fd, size] of [[maps.cidr4, abi.CIDR4_KEY_SIZE], [maps.cidr6, abi.CIDR6_KEY_SIZE], [maps.ports, abi.PORT_KEY_SIZE]] as const) {
+      for (const [fd, size] of [[maps.cidr4, abi.CIDR4_KEY_SIZE], [maps.cidr6, abi.CIDR6_KEY_SIZE], [maps.cidrh, abi.CIDRH_KEY_SIZE], [maps.ports, abi.PORT_KEY_SIZE]] as const) {
         for (let k = addon().bpfMapNextKey(fd, null, size); k; k = addon().bpfMapNextKey(fd, k, size)) n++;
       }
       return n;

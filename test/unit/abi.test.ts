@@ -31,6 +31,7 @@ const TS_ONLY: Record<string, string> = {
   COUNTER_SIZE: 'struct nkit_counter size, from BTF below',
   CIDR4_KEY_SIZE: 'BTF below',
   CIDR6_KEY_SIZE: 'BTF below',
+  CIDRH_KEY_SIZE: 'BTF below',
   CIDR_VAL_SIZE: 'BTF below',
   PORT_KEY_SIZE: 'BTF below',
   PORT_VAL_SIZE: 'BTF below',
@@ -38,7 +39,8 @@ const TS_ONLY: Record<string, string> = {
   CT_VAL_SIZE: 'BTF below',
   EVENT_SIZE: 'struct nkit_event size, from BTF below',
   BPF_FS_MAGIC: 'linux/magic.h, below',
-  MAP_TYPE_ARRAY: 'linux/bpf.h; the templates in policy.bpf.o, below',
+  MAP_TYPE_HASH: 'linux/bpf.h; the templates in policy.bpf.o, below',
+  MAP_TYPE_ARRAY: 'linux/bpf.h; below',
   MAP_TYPE_PERCPU_ARRAY: 'linux/bpf.h; below',
   MAP_TYPE_LRU_HASH: 'linux/bpf.h; below',
   MAP_TYPE_LPM_TRIE: 'linux/bpf.h; below',
@@ -112,6 +114,13 @@ t.test('struct layouts in policy.bpf.o (BTF) match abi.ts', { skip: toolsSkipRea
   t.equal(b.subarray(off.addr6!, off.addr6! + 16).toString('hex'), 'fd6e6b69007400000000000000000002');
   t.equal(b.readUInt32LE(off.capture_tag!), 0, 'capture tag unset');
   t.equal(abi.encodeCfg({ l3Offset: 14, flags: 0, defaultAction: [[0, 0], [0, 0]], captureTag: 77 }).readUInt32LE(off.capture_tag!), 77, 'capture tag');
+  // nlens[gen][dir][family] and lens[gen][dir][family][i], where BTF puts them.
+  const l = abi.encodeCfg({ l3Offset: 14, flags: 0, defaultAction: [[0, 0], [0, 0]], lens: [undefined, [[[], []], [[32], [128, 64]]]] });
+  const at = (1 * abi.NDIRS + abi.DIR_EGRESS) * 2 + 1;
+  t.equal(l[off.nlens! + at], 2, 'nlens[1][egress][v6]');
+  t.same([l[off.lens! + at * abi.MAX_LENS], l[off.lens! + at * abi.MAX_LENS + 1]], [128, 64], 'lens[1][egress][v6]');
+  t.equal(l[off.nlens! + at - 1], 1, 'nlens[1][egress][v4]');
+  t.equal(l[off.lens! + (at - 1) * abi.MAX_LENS], 32, 'lens[1][egress][v4][0]');
   // struct nkit_event, as decodeEvent reads it.
   const ev = byName('STRUCT', 'nkit_event')!;
   t.equal(ev.attrs.size, abi.EVENT_SIZE, 'EVENT_SIZE');
@@ -121,6 +130,11 @@ t.test('struct layouts in policy.bpf.o (BTF) match abi.ts', { skip: toolsSkipRea
   const size = (n: string) => byName('STRUCT', n)!.attrs.size;
   t.equal(size('nkit_cidr4_key'), abi.CIDR4_KEY_SIZE);
   t.equal(size('nkit_cidr6_key'), abi.CIDR6_KEY_SIZE);
+  t.equal(size('nkit_cidrh_key'), abi.CIDRH_KEY_SIZE);
+  const hk = Object.fromEntries(byName('STRUCT', 'nkit_cidrh_key')!.members.map((m) => [m.name, m.attrs.bits_offset! / 8]));
+  const h4 = abi.encodeCidrhKey(1, abi.DIR_EGRESS, Buffer.from([10, 1, 0, 0]), 16);
+  t.same([h4[hk.gen!], h4[hk.dir!], h4[hk.family!], h4[hk.len!]], [1, abi.DIR_EGRESS, 4, 16]);
+  t.equal(h4.subarray(hk.addr!, hk.addr! + 16).toString('hex'), '0a010000' + '00'.repeat(12), 'IPv4 in the first 4 bytes, zeros after');
   t.equal(size('nkit_cidr_val'), abi.CIDR_VAL_SIZE);
   t.equal(size('nkit_port_key'), abi.PORT_KEY_SIZE);
   t.equal(size('nkit_port_val'), abi.PORT_VAL_SIZE);
@@ -149,7 +163,7 @@ t.test('the per-container map templates in policy.bpf.o are MAP_SPECS', { skip: 
       const arr = types.get(ptr.attrs.type_id!);
       return [m.name, arr?.kind === 'ARRAY' ? arr.attrs.nr_elems! : NaN];
     }));
-  const inner: Record<abi.MapKind, string> = { cfg: 'inner_cfg', gen: 'inner_gen', counters: 'inner_counters', cidr4: 'inner_cidr4', cidr6: 'inner_cidr6', ports: 'inner_ports', ct: 'inner_ct' };
+  const inner: Record<abi.MapKind, string> = { cfg: 'inner_cfg', gen: 'inner_gen', counters: 'inner_counters', cidr4: 'inner_cidr4', cidr6: 'inner_cidr6', cidrh: 'inner_cidrh', ports: 'inner_ports', ct: 'inner_ct' };
   for (const k of abi.MAP_KINDS) {
     const spec = abi.MAP_SPECS[k];
     const tpl = uints(byName('STRUCT', inner[k])!);
@@ -181,7 +195,10 @@ t.test('encodeCfg / decodeCfg round trip', async (t) => {
   t.equal(abi.encodeCfg(full).length, abi.CFG_SIZE);
   const bare: abi.PolicyCfg = { l3Offset: 14, flags: abi.CFG_F_NEIGH, defaultAction: [[abi.DEFAULT_ALLOW, abi.DEFAULT_DENY], [abi.DEFAULT_DENY, abi.DEFAULT_DENY]] };
   t.same(abi.decodeCfg(abi.encodeCfg(bare)), bare, 'absent addresses stay absent');
-  t.equal(abi.encodeCfg(bare).subarray(24).toString('hex'), '00'.repeat(24));
+  t.equal(abi.encodeCfg(bare).subarray(24).toString('hex'), '00'.repeat(abi.CFG_SIZE - 24));
+  const withLens: abi.PolicyCfg = { ...bare, lens: [undefined, [[[32, 24], 'trie'], [[], [128, 64, 0]]]] };
+  t.same(abi.decodeCfg(abi.encodeCfg(withLens)), withLens, 'prefix lengths per generation, direction and family');
+  t.throws(() => abi.encodeCfg({ ...bare, lens: [[[[1, 2, 3, 4, 5, 6, 7, 8, 9], []], [[], []]], undefined] }), /at most 8/);
   t.same(abi.decodeCfg(Buffer.alloc(abi.CFG_SIZE)), { l3Offset: 0, flags: 0, defaultAction: [[abi.DEFAULT_DENY, abi.DEFAULT_DENY], [abi.DEFAULT_DENY, abi.DEFAULT_DENY]] },
     'a zero-filled entry denies both ways in both generations');
 });
