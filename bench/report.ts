@@ -96,7 +96,7 @@ export function writeReport(r: Results, o: ReportOptions): string {
   L.push('- **allowed**: 10.213.0.2:40000 -> 203.0.113.77:8080 (matches the middle rule; with 0 rules, nkit runs `allow-all` and nftables an accept chain)');
   L.push('- **denied**: 10.213.0.2:40000 -> 198.18.0.1:8080 (no rule matches; with 0 rules, `deny-all` / an empty drop chain)');
   L.push('- **reply**: 203.0.113.77:8080 -> 10.213.0.2:40000 SYN-ACK, towards the container, passed by nkit\'s connection table after one allowed packet', '');
-  L.push('| rules | nkit LPM entries (prefixes + port prefixes) | port sets | compile | install into maps | nft -f, linear | nft -f, set |', '|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| rules | nkit map entries (address prefixes + port prefixes) | port sets | compile | install into maps | nft -f, linear | nft -f, set |', '|---:|---:|---:|---:|---:|---:|---:|');
   for (const z of r.sizes) {
     L.push(`| ${fmtNum(z.n, 0)} | ${fmtNum(z.cidrEntries, 0)} + ${fmtNum(z.portEntries, 0)} | ${fmtNum(z.sets, 0)} | ${fmtNum(z.compileMs)} ms | ${fmtNum(z.installMs)} ms | ${fmtNum(z.nftLoadMs.linear)} ms | ${fmtNum(z.nftLoadMs.set)} ms |`);
   }
@@ -104,7 +104,7 @@ export function writeReport(r: Results, o: ReportOptions): string {
 
   // 1. Test run
   L.push('## 1. The program alone: BPF_PROG_TEST_RUN', '');
-  L.push(`ns per packet as the kernel reports it (duration of ${fmtNum(s.testRunRepeat, 0)} runs / ${fmtNum(s.testRunRepeat, 0)}), min / median / max of ${s.testRunRounds} samples. A fresh object per size; the rules are installed with installPolicy.`, '');
+  L.push(`ns per packet as the kernel reports it (duration of ${fmtNum(s.testRunRepeat, 0)} runs / ${fmtNum(s.testRunRepeat, 0)}), min / median / max of ${s.testRunRounds} samples. One object for all sizes, as on a host: each size's policy in a container slot of its own, installed with installPolicy.`, '');
   L.push('| rules | allowed | denied | reply | allowed, first packet of a flow (dry run: the rules; no table insert, no counters) |', '|---:|---:|---:|---:|---:|');
   for (const n of sizes) L.push(`| ${fmtNum(n, 0)} | ${(['allowed', 'denied', 'reply', 'new-flow'] as const).map((k) => fmtSummary(S(r.testRun[`${n}/${k}`]))).join(' | ')} |`);
   L.push(`| empty program (\`return 0\`) | ${fmtSummary(S(r.testRun.empty))} | | | |`, '');
@@ -161,8 +161,9 @@ export function writeReport(r: Results, o: ReportOptions): string {
   }
   const closest = ROWS.reduce((a, k) => (tr1(k) > tr1(a) ? k : a), 'allowed' as Row);
   L.push('', `Goal 1 is ${yes(goal1)} (median ratio ${goal1 ? 'at most' : 'above'} 1.5 ${goal1 ? 'for every packet' : 'for some packet'}; the largest is the ${rowName(closest)} packet's, ${tr1(closest).toFixed(2)}x).`);
-  L.push('Later packets of an allowed flow and replies skip the rules, so their cost stays flat; a flow\'s first packet and a denied one meet the two LPM tries,');
-  L.push('whose depth grows with the rules. The dry run leaves out the first packet\'s connection-table insert and counters, which do not depend on the rules.', '');
+  L.push('Later packets of an allowed flow and replies skip the rules, so their cost stays flat; a flow\'s first packet and a denied one meet the rules: a hash lookup');
+  L.push('of the remote address per prefix length the rules use (here two, /32 and /24, at every size), then, for an address that has rules, one LPM lookup of');
+  L.push('(port set, protocol, port), the part whose depth grows with the rules. The dry run leaves out the first packet\'s connection-table insert and counters.', '');
   L.push('Goal 2: "below nftables at every size" (in-kernel cost, medians; "clear" when nkit\'s worst repeat beats nftables\' best).', '');
   L.push('| rules | packet | nkit | nftables, linear | nkit / linear | nftables, set | nkit / set | below both? |', '|---:|---|---:|---:|---:|---:|---:|---|');
   let goal2 = true;
@@ -192,9 +193,9 @@ export function writeReport(r: Results, o: ReportOptions): string {
   L.push(`  ${sizes.map((n) => `${fmtNum(tr(n, 'allowed'))} ns at ${fmtNum(n, 0)}`).join(', ')} rules. The first packet of a flow meets the rules (measured as a dry run, without its insert and counters):`);
   L.push(`  ${sizes.map((n) => `${fmtNum(nf(n))} ns at ${fmtNum(n, 0)}`).join(', ')} rules. On the path the allowed packet also goes on to ip_rcv, where the denied one stops:`);
   L.push(`  it costs ${sizes.map((n) => `${fmtNum(kc('nkit', n, 'allowed') - kc('nkit', n, 'denied'))}`).join(', ')} ns more than the denied one.`);
-  L.push(`- nkit's fixed cost: with no rules its program costs ${fmtNum(tr(0, 'denied'))} ns on a denied packet in the test run (parsing, anti-spoofing, a connection-table lookup, one LPM lookup, counters), against ${fmtNum(med(r.testRun.empty))} ns for the empty program;`);
+  L.push(`- nkit's fixed cost: with no rules its program costs ${fmtNum(tr(0, 'denied'))} ns on a denied packet in the test run (deny-all: parsing, anti-spoofing and counters; it stops before any lookup), against ${fmtNum(med(r.testRun.empty))} ns for the empty program;`);
   L.push(`  on the path ${fmtNum(kc('nkit', 0, 'denied'))} ns, where nftables with its one anti-spoofing rule costs ${fmtNum(kc('nft-linear', 0, 'denied'))} ns. With few rules nkit pays this fixed cost and nftables almost nothing.`);
-  L.push(`- nkit's growth with the rules comes from the depth of its two LPM tries: from 10 to ${fmtNum(big, 0)} rules the denied packet goes from ${fmtNum(tr(10, 'denied'))} to ${fmtNum(tr(big, 'denied'))} ns and a flow's first packet from ${fmtNum(nf(10))} to ${fmtNum(nf(big))} ns (test run); later packets of an allowed flow and replies do not look at the rules.`);
+  L.push(`- nkit's growth with the rules comes from the depth of its port LPM trie (the address lookups are hashes, one per prefix length): from 10 to ${fmtNum(big, 0)} rules the denied packet goes from ${fmtNum(tr(10, 'denied'))} to ${fmtNum(tr(big, 'denied'))} ns and a flow's first packet from ${fmtNum(nf(10))} to ${fmtNum(nf(big))} ns (test run); later packets of an allowed flow and replies do not look at the rules.`);
   L.push(`- nftables' linear chain costs about ${fmtNum((kc('nft-linear', big, 'denied') - kc('nft-linear', 1000, 'denied')) / (big - 1000))} ns per rule a packet passes (denied, 1,000 to ${fmtNum(big, 0)} rules). Its interval set grows with the rules too (pipapo's`);
   L.push(`  bitmaps are as wide as the set): allowed ${fmtNum(kc('nft-set', 10, 'allowed'))} ns at 10 rules, ${fmtNum(kc('nft-set', big, 'allowed'))} ns at ${fmtNum(big, 0)}; a lookup in the empty set costs ${fmtNum(kc('nft-set', 0, 'denied') - kc('nft-linear', 0, 'denied'))} ns more than no lookup.`);
   L.push('');

@@ -380,14 +380,20 @@ static Napi::Value MapWriteStart(const Napi::CallbackInfo& info) {
   return Napi::External<WriteJob>::New(env, job, FinalizeJob);
 }
 
+// The job behind argument 0, or nullptr after throwing.
+static WriteJob* JobArg(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(info.Env(), "argument 0 must be a handle from bpfMapWriteStart").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return info[0].As<Napi::External<WriteJob>>().Data();
+}
+
 // bpfMapWritePoll(handle) -> per op: -1 while its syscall runs, else its errno.
 static Napi::Value MapWritePoll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(env, "argument 0 must be a handle from bpfMapWriteStart").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  WriteJob* j = info[0].As<Napi::External<WriteJob>>().Data();
+  WriteJob* j = JobArg(info);
+  if (!j) return env.Undefined();
   Napi::Array out = Napi::Array::New(env, j->ops.size());
   for (uint32_t i = 0; i < j->ops.size(); i++) out.Set(i, Napi::Number::New(env, j->ops[i].done.load() ? j->ops[i].err : -1));
   return out;
@@ -395,11 +401,8 @@ static Napi::Value MapWritePoll(const Napi::CallbackInfo& info) {
 
 static Napi::Value MapWriteWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(env, "argument 0 must be a handle from bpfMapWriteStart").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  WriteJob* j = info[0].As<Napi::External<WriteJob>>().Data();
+  WriteJob* j = JobArg(info);
+  if (!j) return env.Undefined();
   JoinJob(j);
   Napi::Array out = Napi::Array::New(env, j->ops.size());
   for (uint32_t i = 0; i < j->ops.size(); i++) out.Set(i, Napi::Number::New(env, j->ops[i].err));

@@ -16,7 +16,7 @@ import { waitFor } from './wait';
 export const HOOK = join(repoRoot, 'hooks', 'nkit-oci-hook');
 export const CLI = join(repoRoot, 'bin', 'nkit');
 /** What setup pins under <bpffsDir>/<id>/: both links and every map. */
-export const PINS = ['link_egress', 'link_ingress', 'map_cfg', 'map_cidr4', 'map_cidr6', 'map_counters', 'map_ct', 'map_gen', 'map_ports'];
+export const PINS = ['link_egress', 'link_ingress', 'map_cfg', 'map_cidr4', 'map_cidr6', 'map_cidrh', 'map_counters', 'map_ct', 'map_gen', 'map_ports'];
 
 export interface NkitTestEnv {
   configPath: string;
