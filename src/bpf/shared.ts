@@ -140,23 +140,6 @@ export function listSharedDirs(bpffsDir: string): string[] {
   return names.filter((n) => n.startsWith(SHARED_PREFIX)).map((n) => path.join(bpffsDir, n));
 }
 
-// Unpins every shared directory when no container is left (`idle()`,
-// checked under the lock), so an idle host keeps nothing of nkit's in
-// bpffs. Links still attached keep their program alive regardless.
-export function releaseSharedIfIdle(bpffsDir: string, runDir: string, idle: () => boolean): string[] {
-  const dirs = listSharedDirs(bpffsDir);
-  if (!dirs.length) return [];
-  return withLock(lockPath(runDir, '.shared-prog.lock'), LOCK_TIMEOUT_MS, 'release the shared BPF programs', () => {
-    if (!idle()) return [];
-    const removed: string[] = [];
-    for (const d of listSharedDirs(bpffsDir)) {
-      removePins(d);
-      removed.push(`pins ${path.basename(d)}`);
-    }
-    return removed;
-  });
-}
-
 // Starts emptying a container's slot if its own config map (pinned at
 // cfgPin) is the one in it: a slot whose device vanished with its
 // namespace may already belong to a newer container. Returns the pending

@@ -141,7 +141,7 @@ export function gc(cfg: Config, log: Logger, o: { dryRun?: boolean } = {}): GcRe
   }
   // 8. Slots whose device is gone, and shared programs no container runs.
   sharedGc(cfg, r, act);
-  // 9. Host sysctls and the shared programs, when no container is left.
+  // 9. Host sysctls, when no container is left.
   if (!o.dryRun) r.removed.push(...releaseHostStateIfIdle(cfg, log));
   log.info({ removed: r.removed, kept: r.kept, busy: r.busy, errors: r.errors, dryRun: !!o.dryRun }, 'gc');
   return r;

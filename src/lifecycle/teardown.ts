@@ -16,7 +16,7 @@ import { deleteLink, getLink } from '../netlink/ops';
 import { withNetlink } from '../netlink/socket';
 import { anyRecord, ContainerRecord, readRecord, removeRecord, writeRecord } from './record';
 import { restoreHostSysctlsIfIdle } from './sysctl';
-import { releaseSharedIfIdle, startReleaseSlot } from '../bpf/shared';
+import { startReleaseSlot } from '../bpf/shared';
 import type { SlotWrite } from '../bpf/program';
 import { withLock } from './lock';
 import { validateContainerId } from '../plan/naming';
@@ -92,12 +92,14 @@ export function teardownRecord(rec: ContainerRecord, cfg: Config, log: Logger): 
   return removed;
 }
 
-// When no container is left: the forwarding sysctls go back, the shared
-// programs (and their capture ring) are unpinned. Checked under their locks, so a setup starting meanwhile
-// (it writes its record first) keeps them.
+// When no container is left: the forwarding sysctls go back. Checked under
+// their lock, so a setup starting meanwhile (it writes its record first)
+// keeps them. The shared programs stay pinned: verifying them again would
+// cost the next first container ~80 ms (gc unpins other builds' copies,
+// removing the package unpins this one).
 export function releaseHostStateIfIdle(cfg: Config, log: Logger): string[] {
   const idle = (): boolean => !anyRecord(cfg.runDir);
-  return [...restoreHostSysctlsIfIdle(cfg.runDir, idle, log), ...releaseSharedIfIdle(cfg.bpffsDir, cfg.runDir, idle)];
+  return restoreHostSysctlsIfIdle(cfg.runDir, idle, log);
 }
 
 // Deletes the host-side device only if it is the one this record made:

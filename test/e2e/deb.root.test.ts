@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { createBundle, type HookStage, type OciHook } from '../lib/bundle';
 import { findExecutable, run, runOk, type RunResult } from '../lib/exec';
-import { ipLink, ipLinks, listFiles } from '../lib/kernel';
+import { containerPins, ipLink, ipLinks, listFiles } from '../lib/kernel';
 import { createNetns } from '../lib/netns';
 import { repoRoot } from '../lib/paths';
 import { runtimeRun, runtimeSkipReason } from '../lib/runtime';
@@ -170,11 +170,11 @@ t.test('deb: dpkg -i, a runc container through the installed hook, dpkg --purge 
   const clean = await waitFor(async () => {
     const devices = (await ipLinks({ netns: host.name })).filter((l) => l.ifname.startsWith('nk'));
     const files = (await listFiles(runDir)).filter((f) => !f.endsWith('/') && !f.endsWith('.lock') && f !== 'nkit.log');
-    return devices.length === 0 && files.length === 0 && (await listFiles(bpffsDir)).length === 0;
+    return devices.length === 0 && files.length === 0 && (await containerPins(bpffsDir)).length === 0;
   }, { timeoutMs: 10_000 });
   t.ok(clean, 'poststop left no device, record, lease or pin');
   t.same((await listFiles(join(runDir, 'containers'))), [], 'test runDir: no records');
-  t.same(await listFiles(bpffsDir), [], 'test bpffsDir: no pins');
+  t.same(await containerPins(bpffsDir), [], 'test bpffsDir: no pins');
 
   // Purge: nothing of nkit's is left.
   const purge = await dpkg(['--purge', 'nkit']);

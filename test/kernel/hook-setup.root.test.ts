@@ -2,7 +2,7 @@
 // the test made, read back with iproute2 and bpftool, then teardown, which
 // is idempotent; createRuntime followed by prestart sets up once.
 import t from 'tap';
-import { bpftoolNet, ipAddrs, ipLink, ipRoutes, listFiles } from '../lib/kernel';
+import { bpftoolNet, containerPins, ipAddrs, ipLink, ipRoutes } from '../lib/kernel';
 import { createNetns } from '../lib/netns';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { leftovers, nkitEnv } from '../lib/nkit';
@@ -49,5 +49,5 @@ t.test('setup, second stage no-op, teardown twice', { skip: rootSkipReason() }, 
   t.equal(d2.code, 0, 'second poststop exit 0');
   const d3 = await runHook(t, env, host.name, 'poststop', { ociVersion: '1.0.2', id: 'never-seen', status: 'stopped', bundle: '/nonexistent' });
   t.equal(d3.code, 0, 'poststop of an unknown id exit 0');
-  t.same(await listFiles(env.bpffsDir), [], 'no pins');
+  t.same(await containerPins(env.bpffsDir), [], 'no pins');
 });

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import t, { type Test } from 'tap';
 import { run, type RunResult } from '../lib/exec';
 import { fakeContainer, type FakeContainer } from '../lib/hookrun';
-import { ipLinks, listFiles } from '../lib/kernel';
+import { containerPins, ipLinks, listFiles } from '../lib/kernel';
 import { createNetns, hostMountsArgv, type Netns } from '../lib/netns';
 import { CLI, HOOK, leftovers, nkitEnv, PINS, type NkitTestEnv } from '../lib/nkit';
 import { repoRoot } from '../lib/paths';
@@ -42,7 +42,7 @@ async function snapshot(env: NkitTestEnv, host: Netns): Promise<Record<string, s
   return {
     runDir: (await listFiles(env.runDir)).filter((f) => f !== 'nkit.log'),
     besideRunDir: await listFiles(dirname(env.runDir)).then((l) => l.filter((f) => !f.startsWith('run/'))),
-    bpffsDir: await listFiles(env.bpffsDir),
+    bpffsDir: await containerPins(env.bpffsDir),
     devices: (await ipLinks({ netns: host.name })).map((l) => l.ifname).sort(),
   };
 }
@@ -97,9 +97,9 @@ t.test('lock file <runDir>/locks/<id>.lock: nkit policy apply and nkit-nspawn do
 
 t.test('pin directory <bpffsDir>/<id>: a nasty id pins nothing; a dotted id fails cleanly', { skip }, async (t) => {
   const { host, env, c } = await setUp(t);
-  const before = await listFiles(env.bpffsDir);
+  const before = await containerPins(env.bpffsDir);
   for (const id of PATH_IDS) await hook(t, env, host, 'createRuntime', { ...c.state(), id });
-  t.same(await listFiles(env.bpffsDir), before, 'nothing in bpffsDir');
+  t.same(await containerPins(env.bpffsDir), before, 'nothing in bpffsDir');
   // Valid for OCI and for nkit's id check, but bpffs refuses names with dots.
   const r = await hook(t, env, host, 'createRuntime', { ...c.state(), id: 'web.1' });
   t.equal(r.code, 0, `an id with a dot gets a network (${r.stderr.trim()})`);

@@ -120,6 +120,13 @@ export async function bpftoolNet(dev: string, opts: ReadOptions = {}): Promise<B
  * Everything under `dir` (pins, records) as sorted paths relative to it, directories
  * with a trailing "/" so an empty leftover dir shows; [] if `dir` is missing.
  */
+/** What containers pinned under bpffsDir: everything but the shared
+ * programs (<bpffsDir>/_prog_<hash>/, which stay pinned for the next
+ * container). */
+export async function containerPins(bpffsDir: string): Promise<string[]> {
+  return (await listFiles(bpffsDir)).filter((f) => !f.startsWith('_prog_'));
+}
+
 export async function listFiles(dir: string): Promise<string[]> {
   let entries;
   try {

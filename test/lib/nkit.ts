@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OciHook, HookStage } from './bundle';
-import { ipLinks, ipRoutes, listFiles } from './kernel';
+import { containerPins, ipLinks, ipRoutes, listFiles } from './kernel';
 import { repoRoot } from './paths';
 import { defer, tempDir, type Scope } from './scope';
 import { hostMountsArgv } from './netns';
@@ -90,7 +90,7 @@ export async function leftovers(env: NkitTestEnv, hostNetns: string): Promise<Le
   const files = (await listFiles(env.runDir)).filter(
     (f) => !f.endsWith('/') && !f.endsWith('.lock') && f !== 'nkit.log' && f !== 'nkitd.sock',
   );
-  const pins = await listFiles(env.bpffsDir);
+  const pins = await containerPins(env.bpffsDir);
   return { devices, routes, files, pins };
 }
 
