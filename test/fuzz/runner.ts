@@ -18,6 +18,7 @@ import { readRecord } from '../../src/lifecycle/record';
 import { getLink, listLinks, deleteLink } from '../../src/netlink/ops';
 import { withNetlink } from '../../src/netlink/socket';
 import { removePins } from '../../src/bpf/program';
+import { SHARED_PREFIX } from '../../src/bpf/shared';
 import { makeSysfs } from '../fixtures/sysfs/tree';
 import { BASE_CONFIG, CONTAINERS, POLICY_NAMES, SETUP_STAGES, cases, type FileAttrs, type HookCase } from './gen';
 
@@ -444,7 +445,8 @@ export class HookFuzzer {
     };
     for (const d of this.runDirs) walk(d);
     try {
-      for (const e of fs.readdirSync(this.o.bpffsDir)) out.push(`pin ${path.join(this.o.bpffsDir, e)}`);
+      // The shared programs stay pinned for the next container (src/bpf/shared.ts).
+      for (const e of fs.readdirSync(this.o.bpffsDir)) if (!e.startsWith(SHARED_PREFIX)) out.push(`pin ${path.join(this.o.bpffsDir, e)}`);
     } catch {
       // not created yet
     }
