@@ -60,6 +60,7 @@ export function formatDetail(d: ContainerDetail): string {
     `addresses   ${r.addresses.map((a) => `${a.address}/${a.prefixLen} (host ${a.gateway})`).join(', ')}`,
     `numa        ${n ? `${n.node === null ? 'all CPUs' : `node ${n.node}`}, CPUs ${n.cpus.join(',')}, ${n.queues} queues, rps ${n.rps ?? '-'}, xps ${n.xps.join(' ') || '-'}${n.applied ? '' : ' (NOT applied)'}: ${n.reason}` : '-'}`,
     `policy      ${r.policy.name} (from ${r.policy.source})`,
+    `bpf         slot ${r.bpf.slot ?? '-'} of the programs in ${r.bpf.shared ?? '-'} (shared by every container); own maps in ${r.bpf.pinDir}`,
     ...d.programs.map((p) => `program     ${p.pin}: link ${p.linkId}, prog ${p.progId}, tag ${p.tag}`),
     'counters    direction reason packets bytes',
   ];

@@ -12,6 +12,10 @@ export interface StatusRow {
   network?: string;
   reason?: string;
   numa?: ContainerRecord['numa'];
+  /** Where the container's maps sit in the shared programs' arrays (its
+   * host device has ifindex IFINDEX_BASE + slot), and which programs. */
+  slot?: number;
+  programs?: string;
   error?: string;
 }
 
@@ -29,6 +33,8 @@ export function status(cfg: Config): StatusRow[] {
           network: r.network,
           ...(r.datapathReason ? { reason: r.datapathReason } : {}),
           ...(r.numa ? { numa: r.numa } : {}),
+          ...(r.bpf.slot !== undefined ? { slot: r.bpf.slot } : {}),
+          ...(r.bpf.shared ? { programs: r.bpf.shared } : {}),
         }
       : { id: '?', state: 'corrupt', datapath: '-', primary: '-', addresses: [], policy: '-', error: (r as Error).message },
   );

@@ -40,6 +40,7 @@ t.test('status lists what the hook set up; version', { skip }, async (t) => {
   const rows = JSON.parse(s.stdout);
   t.equal(rows.length, 1);
   t.match(rows[0], { id: 'kt-status', state: 'ready', datapath: 'veth', policy: 'allow-all', addresses: ['10.213.0.2/24', 'fd6e:6b69:74::2/64'] });
+  t.match(rows[0], { slot: Number, programs: new RegExp(`^${env.bpffsDir}/_prog_[0-9a-f]{12}$`) }, 'its slot and the programs it runs');
   const human = await run([CLI, '--config', env.configPath, 'status']);
   t.match(human.stdout, /kt-status +ready +veth \(fallback\)/, 'the fallback is visible in the table');
   t.equal((await runHook(t, env, host.name, 'poststop', c.state('stopped'))).code, 0);

@@ -51,6 +51,7 @@ t.test('capture, metrics, status', { skip }, async (t) => {
   t.ok(flags.counters.egress.drop_policy.packets >= 1, 'status: counters');
   const human = (await runOk(cli('status', 'kt-obs'))).stdout;
   t.match(human, /datapath +veth: auto fallback: netkit unavailable/, 'status says why this datapath');
+  t.match(human, new RegExp(`bpf +slot ${flags.record.bpf.slot} of the programs in ${env.bpffsDir}/_prog_[0-9a-f]{12} \\(shared by every container\\)`), 'status names the slot and the shared programs');
   const m = (await runOk(cli('metrics'))).stdout;
   t.match(m, /# TYPE nkit_packets_total counter/);
   t.match(m, /nkit_packets_total\{container="kt-obs",direction="egress",reason="drop_policy",datapath="veth"\} [1-9]\d*/, 'metrics: the drops');
