@@ -16,9 +16,10 @@
  * dropped), anti-spoofing on egress, the connection table (one lookup: a
  * later packet of a flow the rules allowed passes without them while the
  * policy generation is the same; a packet the other way is a reply), then
- * the rules: one LPM lookup of the remote address gives a port set, one LPM
- * lookup of (set, proto, port) allows it. The cost does not grow with the
- * number of rules.
+ * the rules: a hash lookup of the remote address per prefix length the
+ * rules use (the LPM tries past NKIT_MAX_LENS lengths) gives a port set,
+ * one LPM lookup of (set, proto, port) allows it. deny-all stops before
+ * the connection table.
  * Default deny: a zero-filled config drops everything.
  */
 #include <linux/bpf.h>
@@ -467,9 +468,8 @@ static __always_inline __u32 rules_allow(__u32 slot, const struct nkit_cfg *cfg,
 	return pv ? pv->rule + 1 : 0;
 }
 
-/* Fills a reserved event. Not inlined: a subprogram keeps struct nkit_event
- * in the object's BTF (the ABI test reads the layout from there), and the
- * cost only falls on captured packets. */
+/* Fills a reserved event. Not inlined: its cost falls only on captured
+ * packets. */
 static __noinline int fill_event(struct __sk_buff *skb, struct nkit_event *e, __u32 caplen)
 {
 	__u32 n;

@@ -164,10 +164,10 @@ function sharedGc(cfg: Config, r: GcReport, act: (what: string, fn: () => unknow
     if (!shared) continue;
     try {
       const full = (slot: number): boolean => slotOwner(shared.slots, slot) !== undefined;
-      const stale = Array.from({ length: abi.MAX_SLOTS }, (_, i) => i).filter(full);
-      if (!stale.length) continue;
+      const filled = Array.from({ length: abi.MAX_SLOTS }, (_, i) => i).filter(full);
+      if (!filled.length) continue;
       const present = devices();
-      for (const slot of stale.filter((i) => !present.has(abi.slotIfindex(i)))) {
+      for (const slot of filled.filter((i) => !present.has(abi.slotIfindex(i)))) {
         act(`slot ${slot} in ${path.basename(dir)} (no device at ifindex ${abi.slotIfindex(slot)})`, () =>
           // Under the slots lock, again: a setup may have claimed it meanwhile.
           withSlots(cfg.runDir, `gc slot ${slot}`, () => {

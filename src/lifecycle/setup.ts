@@ -246,11 +246,12 @@ function createPairFor(s: NetlinkSocket, plan: ContainerPlan, cfg: LoadedConfig,
 // so concurrent setups rarely meet.
 const SLOT_TRIES = 64;
 
-// Creates the pair at the first free slot from a hash of the id on: the
-// kernel refuses an ifindex in use (`inUse` tells that error from others),
-// which makes the device itself the slot's claim. Returns the slot.
+// The slot an id tries first.
 export const firstSlot = (id: string): number => createHash('sha256').update(id).digest().readUInt32LE(0) % abi.MAX_SLOTS;
 
+// Creates the pair at the first free slot from firstSlot(id) on: the
+// kernel refuses an ifindex in use (`inUse` tells that error from others),
+// which makes the device itself the slot's claim. Returns the slot.
 export function createInFreeSlot(id: string, create: (slot: number) => void, inUse: (err: unknown, slot: number) => boolean): number {
   const start = firstSlot(id);
   for (let i = 0; i < SLOT_TRIES; i++) {
