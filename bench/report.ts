@@ -93,9 +93,9 @@ export function writeReport(r: Results, o: ReportOptions): string {
   L.push('(60% single hosts, 40% /24s), 70% tcp / 30% udp, 70% single ports (mostly well-known) and 30% ranges of 10-1,000 ports.');
   L.push('The rule in the middle of the list is "tcp 8000-8100 to 203.0.113.0/24" at every N (the average position in a linear chain). The packets, the same');
   L.push(`at every N and in every variant (ethernet + IPv4 + TCP, ${r.frameBytes} bytes, from src/policy/packet.ts):`, '');
-  L.push('- **allowed**: 10.213.0.2:40000 -> 203.0.113.77:8080 (matches the middle rule; with 0 rules, nkit runs `allow-all` and nftables an accept chain)');
+  L.push('- **allowed**: 10.213.0.2:40000 -> 203.0.113.77:8080 (matches the middle rule; with 0 rules, nkit runs `allow-all`, which keeps no connection table, and nftables an accept chain)');
   L.push('- **denied**: 10.213.0.2:40000 -> 198.18.0.1:8080 (no rule matches; with 0 rules, `deny-all` / an empty drop chain)');
-  L.push('- **reply**: 203.0.113.77:8080 -> 10.213.0.2:40000 SYN-ACK, towards the container, passed by nkit\'s connection table after one allowed packet', '');
+  L.push('- **reply**: 203.0.113.77:8080 -> 10.213.0.2:40000 SYN-ACK, towards the container, passed by nkit\'s connection table after one allowed packet (with 0 rules, by allow-all itself)', '');
   L.push('| rules | nkit map entries (address prefixes + port prefixes) | port sets | compile | install into maps | nft -f, linear | nft -f, set |', '|---:|---:|---:|---:|---:|---:|---:|');
   for (const z of r.sizes) {
     L.push(`| ${fmtNum(z.n, 0)} | ${fmtNum(z.cidrEntries, 0)} + ${fmtNum(z.portEntries, 0)} | ${fmtNum(z.sets, 0)} | ${fmtNum(z.compileMs)} ms | ${fmtNum(z.installMs)} ms | ${fmtNum(z.nftLoadMs.linear)} ms | ${fmtNum(z.nftLoadMs.set)} ms |`);
@@ -132,7 +132,8 @@ export function writeReport(r: Results, o: ReportOptions): string {
   L.push('- linear: one rule per line, `ip daddr 1.2.3.0/24 tcp dport 8000-8100 accept`, the way rules are usually written;');
   L.push('- set: one `ip daddr . meta l4proto . th dport @allowed accept` over an interval set of all rules (pipapo), the best nftables offers.');
   L.push('nftables is stateless here (conntrack does not run at the netdev hook), so it has no reply column; nkit pays for its connection table');
-  L.push('(a lookup per packet, a timestamp per allowed packet, an insert per new flow) inside its numbers.', '');
+  L.push('(a lookup per packet, a timestamp per allowed packet, an insert per new flow) inside its numbers, except under allow-all (0 rules, allowed and reply),');
+  L.push('which passes everything and so tracks nothing; a later policy starts from the container\'s sockets (`nkit policy apply`).', '');
   L.push('| rules | packet | nkit (tcx) | nftables, linear | nftables, set |', '|---:|---|---:|---:|---:|');
   for (const n of sizes) {
     for (const k of ['allowed', 'denied', 'reply'] as const) {
@@ -195,6 +196,8 @@ export function writeReport(r: Results, o: ReportOptions): string {
   L.push(`  it costs ${sizes.map((n) => `${fmtNum(kc('nkit', n, 'allowed') - kc('nkit', n, 'denied'))}`).join(', ')} ns more than the denied one.`);
   L.push(`- nkit's fixed cost: with no rules its program costs ${fmtNum(tr(0, 'denied'))} ns on a denied packet in the test run (deny-all: parsing, anti-spoofing and counters; it stops before any lookup), against ${fmtNum(med(r.testRun.empty))} ns for the empty program;`);
   L.push(`  on the path ${fmtNum(kc('nkit', 0, 'denied'))} ns, where nftables with its one anti-spoofing rule costs ${fmtNum(kc('nft-linear', 0, 'denied'))} ns. With few rules nkit pays this fixed cost and nftables almost nothing.`);
+  L.push(`- allow-all passes a packet after the same parsing and anti-spoofing, without the connection table: ${fmtNum(tr(0, 'allowed'))} ns in the test run against ${fmtNum(tr(10, 'allowed'))} ns for a tracked flow`);
+  L.push(`  at 10 rules; on the path ${fmtNum(kc('nkit', 0, 'allowed'))} ns against ${fmtNum(kc('nft-linear', 0, 'allowed'))} ns for nftables' accept chain after its anti-spoofing rule.`);
   L.push(`- nkit's growth with the rules comes from the depth of its port LPM trie (the address lookups are hashes, one per prefix length): from 10 to ${fmtNum(big, 0)} rules the denied packet goes from ${fmtNum(tr(10, 'denied'))} to ${fmtNum(tr(big, 'denied'))} ns and a flow's first packet from ${fmtNum(nf(10))} to ${fmtNum(nf(big))} ns (test run); later packets of an allowed flow and replies do not look at the rules.`);
   L.push(`- nftables' linear chain costs about ${fmtNum((kc('nft-linear', big, 'denied') - kc('nft-linear', 1000, 'denied')) / (big - 1000))} ns per rule a packet passes (denied, 1,000 to ${fmtNum(big, 0)} rules). Its interval set grows with the rules too (pipapo's`);
   L.push(`  bitmaps are as wide as the set): allowed ${fmtNum(kc('nft-set', 10, 'allowed'))} ns at 10 rules, ${fmtNum(kc('nft-set', big, 'allowed'))} ns at ${fmtNum(big, 0)}; a lookup in the empty set costs ${fmtNum(kc('nft-set', 0, 'denied') - kc('nft-linear', 0, 'denied'))} ns more than no lookup.`);

@@ -18,8 +18,8 @@
  * policy generation is the same; a packet the other way is a reply), then
  * the rules: a hash lookup of the remote address per prefix length the
  * rules use (the LPM tries past NKIT_MAX_LENS lengths) gives a port set,
- * one LPM lookup of (set, proto, port) allows it. deny-all stops before
- * the connection table.
+ * one LPM lookup of (set, proto, port) allows it. deny-all and allow-all
+ * stop before the connection table.
  * Default deny: a zero-filled config drops everything.
  */
 #include <linux/bpf.h>
@@ -281,6 +281,38 @@ static __always_inline int parse(struct __sk_buff *skb, __u32 off, struct pkt *p
 	return PARSE_MALFORMED;
 }
 
+/* The common packet: IPv4 without options carrying TCP or UDP, its headers
+ * in the linear part. One bounds check and no copies; it costs a third of
+ * parse()'s time on the in-kernel path (fewer branches and code). Returns 1
+ * when it filled p, 0 to leave the packet to parse(), which decides these
+ * packets the same way. */
+static __always_inline int parse_ipv4_fast(struct __sk_buff *skb, __u32 off, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *ip;
+	__u16 frag;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) || off > ETH_HLEN)
+		return 0;
+	ip = data + off;
+	/* 20 bytes of IPv4 and 20 of TCP, or UDP's 8 and 12 of payload. */
+	if ((void *)(ip + 40) > end || ip[0] != 0x45)
+		return 0;
+	__builtin_memcpy(&frag, ip + 6, 2);
+	if (frag & bpf_htons(0x3fff))
+		return 0;
+	if (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP)
+		return 0;
+	p->family = 4;
+	p->proto = ip[9];
+	__builtin_memcpy(p->saddr, ip + 12, 4);
+	__builtin_memcpy(p->daddr, ip + 16, 4);
+	__builtin_memcpy(&p->sport, ip + 20, 2);
+	__builtin_memcpy(&p->dport, ip + 22, 2);
+	return 1;
+}
+
 static __always_inline int addr6_eq(const __u8 *a, const __u8 *b)
 {
 	__u64 a0, a1, b0, b1;
@@ -536,7 +568,7 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 	struct pkt p = {};
 	__u32 zero = 0, *genp = NULL;
 	__u64 now = 0;
-	__u32 rule, genv;
+	__u32 rule, genv, l3;
 	__u8 gen;
 	int tracked;
 
@@ -556,7 +588,8 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 	genv = *genp;
 	gen = genv & 1;
 	/* A test run always carries an ethernet header, whatever the device. */
-	if (parse(skb, dry ? ETH_HLEN : cfg->l3_offset, &p) != PARSE_OK)
+	l3 = dry ? ETH_HLEN : cfg->l3_offset;
+	if (!parse_ipv4_fast(skb, l3, &p) && parse(skb, l3, &p) != PARSE_OK)
 		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_MALFORMED, 0, dry);
 	if (dir == NKIT_DIR_EGRESS && spoofed(cfg, &p))
 		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_SPOOF, 0, dry);
@@ -565,6 +598,11 @@ static __always_inline int decide(struct __sk_buff *skb, __u32 dir)
 	/* deny-all: nothing can pass, so nothing to look up. */
 	if (cfg->default_action[gen][dir & 1] == NKIT_DEFAULT_BLACKHOLE)
 		return verdict(skb, counters, cfg, dir, NKIT_CNT_DROP_POLICY, 0, dry);
+	/* allow-all: everything passes both ways, so there is nothing to track
+	 * (the table costs more than the rest of the program). A later policy
+	 * starts from the container's sockets instead (src/policy/flows.ts). */
+	if (cfg->default_action[gen][0] == NKIT_DEFAULT_ALLOW && cfg->default_action[gen][1] == NKIT_DEFAULT_ALLOW)
+		return verdict(skb, counters, cfg, dir, NKIT_CNT_PASS, 0, dry);
 	/* One lookup finds the flow, whichever way the packet goes. */
 	tracked = ct_eligible(&p);
 	if (tracked)

@@ -241,6 +241,51 @@ export function encodeU32(v: number): Buffer {
   return b;
 }
 
+/** A connection as the table keys it: the container's end first. */
+export interface CtFlow {
+  family: 4 | 6;
+  /** IPPROTO_TCP (6) or IPPROTO_UDP (17). */
+  proto: number;
+  /** 4 or 16 bytes, network order. */
+  caddr: Buffer;
+  cport: number;
+  raddr: Buffer;
+  rport: number;
+}
+
+// struct nkit_ct_key (IPv4 addresses in the first 4 bytes, ports big-endian).
+export function encodeCtKey(f: CtFlow): Buffer {
+  const b = Buffer.alloc(CT_KEY_SIZE);
+  b[0] = f.family;
+  b[1] = f.proto;
+  b.writeUInt16BE(f.cport, 4);
+  b.writeUInt16BE(f.rport, 6);
+  f.caddr.copy(b, 8);
+  f.raddr.copy(b, 24);
+  return b;
+}
+
+export interface CtVal {
+  lastSeenNs: bigint;
+  gen: number;
+  rule: number;
+  dir: number;
+}
+
+// struct nkit_ct_val.
+export function encodeCtVal(v: CtVal): Buffer {
+  const b = Buffer.alloc(CT_VAL_SIZE);
+  b.writeBigUInt64LE(v.lastSeenNs, 0);
+  b.writeUInt32LE(v.gen >>> 0, 8);
+  b.writeUInt32LE(v.rule >>> 0, 12);
+  b[16] = v.dir;
+  return b;
+}
+
+export function decodeCtVal(b: Buffer): CtVal {
+  return { lastSeenNs: b.readBigUInt64LE(0), gen: b.readUInt32LE(8), rule: b.readUInt32LE(12), dir: b[16]! };
+}
+
 // struct nkit_port_key: port prefix of portLen bits (0: any port).
 export function encodePortKey(gen: number, dir: number, proto: number, setId: number, port: number, portLen: number): Buffer {
   const b = Buffer.alloc(PORT_KEY_SIZE);

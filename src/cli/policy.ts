@@ -45,7 +45,9 @@ export function addPolicyCommands(program: Command, config: () => LoadedConfig, 
       const cfg = config();
       const log = createLogger({ file: logFileOf(cfg), level: cfg.logLevel }).child({ command: 'policy apply' });
       const r = applyPolicy(cfg, id, what, log);
-      out(`container ${id}: policy ${r.policy} in force (generation ${r.gen}, ${r.entries} map entries in ${r.sets} port sets, ${r.removed} old entries removed)\n`);
+      const seeded = r.seeded !== undefined ? `; ${r.seeded} open connections carried over from allow-all` : '';
+      out(`container ${id}: policy ${r.policy} in force (generation ${r.gen}, ${r.entries} map entries in ${r.sets} port sets, ${r.removed} old entries removed${seeded})\n`);
+      for (const w of r.warnings) process.stderr.write(`nkit: warning: container ${id}: ${w}\n`);
     });
 
   policy

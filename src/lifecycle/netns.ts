@@ -62,6 +62,22 @@ export function openContainerNetns(id: string, pid: number | undefined, bundle: 
   return { fd, identity: { path: nsPath, dev: st.dev, ino: st.ino } };
 }
 
+// Opens the namespace a record names, if it is still that namespace.
+export function openRecordedNetns(id: string, identity: NetnsIdentity): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(identity.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (err) {
+    throw new NkitError('ESTATE', `container ${id}: cannot open its network namespace ${identity.path}: ${(err as Error).message}`, { cause: err });
+  }
+  const st = fs.fstatSync(fd);
+  if (st.dev !== identity.dev || st.ino !== identity.ino) {
+    fs.closeSync(fd);
+    throw new NkitError('ESTATE', `container ${id}: ${identity.path} is no longer its network namespace`);
+  }
+  return fd;
+}
+
 // True while the namespace a record names still exists at its path.
 export function netnsAlive(identity: NetnsIdentity): boolean {
   try {

@@ -1,6 +1,7 @@
 // Operating a running container's policy from the host: show what is in
 // force, replace it atomically, ask the real program what it would decide,
 // read the counters.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as abi from '../bpf/abi';
 import { possibleCpus } from '../bpf/program';
@@ -11,11 +12,14 @@ import { addon } from '../native';
 import { planAddresses } from '../plan/plan';
 import { AppliedPolicy, readAppliedPolicy, saveAppliedPolicy } from '../policy/applied';
 import { compilePolicy } from '../policy/compile';
-import { closeMaps, installPolicy, InstallResult, openPinnedMaps } from '../policy/maps';
+import { InetSocket, dumpInetSockets } from '../netlink/sockdiag';
+import { flowsOfSockets } from '../policy/flows';
+import { closeMaps, DeviceCfg, installPolicy, InstallResult, openPinnedMaps, PolicyMapFds, policyTracksFlows, readGenCount, seedFlows, tracksFlows } from '../policy/maps';
 import { PacketSpec } from '../policy/packet';
 import { loadPolicy, loadPolicyFile } from '../policy/rules';
 import { programOfLink, testPacket, TestResult } from '../policy/testrun';
 import { withLock } from './lock';
+import { openRecordedNetns } from './netns';
 import { ContainerRecord, readRecord, writeRecord } from './record';
 import { deviceCfg } from './setup';
 import { containerLockPath } from './teardown';
@@ -46,6 +50,31 @@ export interface ApplyResult extends InstallResult {
   id: string;
   policy: string;
   sets: number;
+  /** Connections written into the table from the container's sockets (when leaving allow-all). */
+  seeded?: number;
+  /** What went wrong without stopping the apply. */
+  warnings: string[];
+}
+
+// Writes the container's open connections into its table, under the
+// install count gen; undefined (and a warning) when they cannot be listed.
+// The policy goes in either way: refusing it would keep allow-all in force.
+function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCfg, gen: number, keepExisting: boolean, warnings: string[]): number | undefined {
+  let socks: InetSocket[];
+  try {
+    const fd = openRecordedNetns(rec.id, rec.netns);
+    try {
+      socks = dumpInetSockets(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    warnings.push(
+      `cannot list the container's connections (${(err as Error).message}): connections it opened under allow-all lose the replies that arrive before it sends again`,
+    );
+    return undefined;
+  }
+  return seedFlows(maps, flowsOfSockets(socks, { ...(dev.addr4 ? { addr4: dev.addr4 } : {}), ...(dev.addr6 ? { addr6: dev.addr6 } : {}) }), gen, keepExisting);
 }
 
 // Replaces the rules of a running container: new generation, flip, old
@@ -58,17 +87,28 @@ export function applyPolicy(cfg: Config, id: string, what: string, log: Logger):
     const compiled = compilePolicy(policy);
     const maps = openPinnedMaps(rec.bpf.pinDir, id);
     let r: InstallResult;
+    const warnings: string[] = [];
+    let seeded: number | undefined;
     try {
       const l2 = rec.datapath === 'veth' || rec.mode === 'l2';
-      r = installPolicy(maps, compiled, deviceCfg(l2, policy.name, planAddresses(rec.addresses)));
+      const dev = deviceCfg(l2, policy.name, planAddresses(rec.addresses));
+      // Leaving allow-all, which tracks nothing: the container's open
+      // connections go into the table first (src/policy/flows.ts).
+      const seed = !tracksFlows(maps) && policyTracksFlows(compiled);
+      const before = readGenCount(maps);
+      if (seed) seeded = seedFromSockets(rec, maps, dev, before, false, warnings);
+      r = installPolicy(maps, compiled, dev);
+      // Connections opened while the rules went in.
+      if (seed && seeded !== undefined) seeded += seedFromSockets(rec, maps, dev, before, true, warnings) ?? 0;
     } finally {
       closeMaps(maps);
     }
     saveAppliedPolicy(cfg.runDir, id, policy);
     rec.policy = { name: policy.name, source, ...(policy.file ? { file: policy.file } : {}) };
     writeRecord(cfg.runDir, rec);
-    log.info({ id, policy: policy.name, file: policy.file, gen: r.gen, entries: r.entries, removed: r.removed }, 'policy applied');
-    return { id, policy: policy.name, sets: compiled.sets, ...r };
+    for (const w of warnings) log.warn({ id, policy: policy.name }, w);
+    log.info({ id, policy: policy.name, file: policy.file, gen: r.gen, entries: r.entries, removed: r.removed, seeded }, 'policy applied');
+    return { id, policy: policy.name, sets: compiled.sets, ...r, ...(seeded !== undefined ? { seeded } : {}), warnings };
   });
 }
 

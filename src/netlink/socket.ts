@@ -48,9 +48,10 @@ export class NetlinkSocket {
     this.fd = fd;
   }
 
-  // Opens a socket in the namespace of nsFd (the caller's own when omitted).
-  static open(nsFd = -1): NetlinkSocket {
-    return new NetlinkSocket(addon().netlinkOpen(nsFd, C.NETLINK_ROUTE));
+  // Opens a socket in the namespace of nsFd (the caller's own when
+  // omitted); rtnetlink unless another netlink protocol is named.
+  static open(nsFd = -1, protocol = C.NETLINK_ROUTE): NetlinkSocket {
+    return new NetlinkSocket(addon().netlinkOpen(nsFd, protocol));
   }
 
   // Sends build(seq) and collects the answer: for a dump every message up

@@ -7,6 +7,7 @@ import * as abi from '../bpf/abi';
 import { NkitError, asNkitError } from '../errors';
 import { addon } from '../native';
 import { CompiledPolicy } from './compile';
+import { SeedFlow } from './flows';
 
 export interface PolicyMapFds {
   cfg: number;
@@ -53,13 +54,42 @@ export function closeMaps(m: Partial<PolicyMapFds>): void {
 // nkit_gen counts installs; its low bit is the generation the rules' keys
 // and the config's defaults are under. The connection table remembers the
 // count, so a flow allowed under an older policy meets the rules again.
-function readGenCount(m: PolicyMapFds): number {
+export function readGenCount(m: PolicyMapFds): number {
   const v = addon().bpfMapLookup(m.gen, Buffer.alloc(4), 4);
   return v ? v.readUInt32LE(0) : 0;
 }
 
 export function readGen(m: PolicyMapFds): number {
   return readGenCount(m) & 1;
+}
+
+// allow-all (both directions allowed) is the one policy under which the
+// program keeps no connection table (bpf/policy.bpf.c).
+const untracked = (d: readonly [abi.DefaultAction, abi.DefaultAction]): boolean => d[0] === abi.DEFAULT_ALLOW && d[1] === abi.DEFAULT_ALLOW;
+export const policyTracksFlows = (c: CompiledPolicy): boolean => !untracked(c.defaultAction);
+
+// Whether the policy in force keeps the connection table.
+export function tracksFlows(m: PolicyMapFds): boolean {
+  const raw = addon().bpfMapLookup(m.cfg, Buffer.alloc(4), abi.CFG_SIZE);
+  return !raw || !untracked(abi.decodeCfg(raw).defaultAction[readGen(m)]!);
+}
+
+// Writes connection-table entries for flows under the install count gen,
+// stamped now (CLOCK_MONOTONIC, the program's clock). An entry already
+// there keeps who opened it; with keepExisting it is left alone (the
+// program wrote it meanwhile). Returns how many entries were written.
+export function seedFlows(m: PolicyMapFds, flows: SeedFlow[], gen: number, keepExisting: boolean): number {
+  const a = addon();
+  let n = 0;
+  for (const f of flows) {
+    const key = abi.encodeCtKey(f);
+    const old = a.bpfMapLookup(m.ct, key, abi.CT_VAL_SIZE);
+    if (old && keepExisting) continue;
+    const dir = old ? abi.decodeCtVal(old).dir : f.dir;
+    a.bpfMapUpdate(m.ct, key, abi.encodeCtVal({ lastSeenNs: process.hrtime.bigint(), gen, rule: 0, dir }), 0);
+    n++;
+  }
+  return n;
 }
 
 export interface DeviceCfg {

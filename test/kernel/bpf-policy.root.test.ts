@@ -6,6 +6,7 @@ import t from 'tap';
 import * as abi from '../../src/bpf/abi';
 import { arpFrame, ethFrame, type PacketSpec } from '../../src/policy/packet';
 import { addon } from '../../src/native';
+import { readGenCount, seedFlows } from '../../src/policy/maps';
 import { CTR4, CTR6, ctEntries, loadForTest } from '../lib/policy-prog';
 import { rootSkipReason } from '../lib/skip';
 
@@ -16,6 +17,14 @@ const out = (dst: string, proto: PacketSpec['proto'], dport?: number, extra: Par
 const inn = (src: string, proto: PacketSpec['proto'], dport?: number, extra: Partial<PacketSpec> = {}): PacketSpec => ({
   src, dst: src.includes(':') ? CTR6 : CTR4, proto, ...(dport ? { dport } : {}), ...extra,
 });
+
+// An IPv4 frame with 4 bytes of options (NOPs and an end) after the header.
+const withOptions = (f: Buffer): Buffer => {
+  const b = Buffer.concat([f.subarray(0, 14 + 20), Buffer.from([1, 1, 1, 0]), f.subarray(14 + 20)]);
+  b[14] = 0x46;
+  b.writeUInt16BE(b.readUInt16BE(14 + 2) + 4, 14 + 2);
+  return b;
+};
 
 const RULES = {
   egress: [
@@ -49,7 +58,8 @@ t.test('deny-all and allow-all', { skip }, async (t) => {
   t.match(p.test('egress', { src: 'fd6e:6b69:74::99', dst: 'fd00::1', proto: 'udp' }), { verdict: 'drop', reason: 'drop_spoof' }, '... IPv6 too');
   // A flow allow-all let through gets no replies once deny-all is in force.
   t.equal(p.run('egress', ethFrame(out('1.1.1.1', 'tcp', 80, { sport: 40000 }))), abi.VERDICT_PASS);
-  t.match(p.test('ingress', inn('1.1.1.1', 'tcp', 40000, { sport: 80 })), { verdict: 'pass', reason: 'pass' });
+  t.same(ctEntries(p), [], 'allow-all keeps no connection table');
+  t.match(p.test('ingress', inn('1.1.1.1', 'tcp', 40000, { sport: 80 })), { verdict: 'pass', reason: 'pass' }, 'a reply passes as any packet does');
   p.install('deny-all');
   t.match(p.test('ingress', inn('1.1.1.1', 'tcp', 40000, { sport: 80 })), { verdict: 'drop', reason: 'drop_policy' }, 'deny-all: not even replies');
 });
@@ -160,6 +170,41 @@ t.test('established flows skip the rules until the policy changes', { skip }, as
   t.match(p.test('ingress', reply), { verdict: 'drop', reason: 'drop_policy' }, 'its replies are dropped too');
 });
 
+t.test('IPv4 with options: the ports after them decide (not the common path)', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install(JSON.stringify(RULES));
+  t.equal(p.run('egress', withOptions(ethFrame(out('10.2.3.4', 'tcp', 80)))), abi.VERDICT_PASS, 'tcp 80 passes');
+  t.equal(p.run('egress', withOptions(ethFrame(out('10.2.3.4', 'tcp', 22)))), abi.VERDICT_DROP, 'tcp 22 does not');
+  t.equal(p.run('egress', withOptions(ethFrame(out('10.1.2.3', 'udp', 53)))), abi.VERDICT_PASS, 'udp 53 passes');
+  t.equal(p.run('egress', withOptions(ethFrame({ ...out('10.2.3.4', 'tcp', 80), src: '10.213.0.99' }))), abi.VERDICT_DROP, 'a spoofed source is dropped');
+  t.equal(p.counter('egress', abi.CNT_DROP_SPOOF).packets, 1n, '... as spoofed');
+});
+
+t.test('leaving allow-all: connections written from the sockets keep their replies', { skip }, async (t) => {
+  const p = loadForTest(t);
+  p.install('allow-all');
+  const opened = (dport: number, sport: number, dir = abi.DIR_EGRESS) => ({
+    family: 4 as const, proto: 6, caddr: Buffer.from([10, 213, 0, 2]), cport: sport, raddr: Buffer.from([10, 2, 3, 4]), rport: dport, dir,
+  });
+  const gen = readGenCount(p.maps);
+  // Port 80 is allowed by the rules below, 22 is not; 8080 was opened by the remote.
+  t.equal(seedFlows(p.maps, [opened(80, 40000), opened(22, 40001), opened(51000, 8080, abi.DIR_INGRESS)], gen, false), 3);
+  p.install(JSON.stringify(RULES));
+  t.match(p.test('ingress', inn('10.2.3.4', 'tcp', 40000, { sport: 80 })), { verdict: 'pass', reason: 'pass_reply' }, 'the answer to a connection opened under allow-all passes');
+  t.match(p.test('ingress', inn('10.2.3.4', 'tcp', 40002, { sport: 80 })), { verdict: 'drop', reason: 'drop_policy' }, 'one to a connection that was not written does not: the check above could fail');
+  t.match(p.test('egress', out('10.2.3.4', 'tcp', 51000, { sport: 8080 })), { verdict: 'pass', reason: 'pass_reply' }, 'a server connection: the container\'s answers pass');
+  // Its next packet out meets the new rules: 80 is allowed and stays, 22 ends.
+  t.equal(p.run('egress', ethFrame(out('10.2.3.4', 'tcp', 80, { sport: 40000 }))), abi.VERDICT_PASS);
+  t.equal(p.run('egress', ethFrame(out('10.2.3.4', 'tcp', 22, { sport: 40001 }))), abi.VERDICT_DROP, 'a connection the new rules deny ends on its next packet');
+  t.match(p.test('ingress', inn('10.2.3.4', 'tcp', 40001, { sport: 22 })), { verdict: 'drop' }, '... and its replies with it');
+  t.match(p.test('ingress', inn('10.2.3.4', 'tcp', 40000, { sport: 80 })), { verdict: 'pass', reason: 'pass_reply' }, 'the allowed one goes on');
+  const flows = ctEntries(p);
+  t.equal(flows.length, 2, 'two connections left');
+  t.ok(flows.some((f) => f.dir === abi.DIR_EGRESS && f.gen === gen + 1), 'the allowed one is now under the new policy');
+  // The second pass of an apply leaves what the program wrote alone.
+  t.equal(seedFlows(p.maps, [opened(80, 40000)], gen, true), 0, 'keepExisting: an entry that is there stays');
+});
+
 t.test('malformed packets are dropped even under allow-all', { skip }, async (t) => {
   const p = loadForTest(t);
   p.install('allow-all');
@@ -177,6 +222,9 @@ t.test('malformed packets are dropped even under allow-all', { skip }, async (t)
       b[14 + 6] = 44;
       return b;
     })()],
+    ['IPv4 version field 6', (() => { const b = Buffer.from(tcp4); b[14] = 0x65; return b; })()],
+    ['IPv4 UDP header truncated', ethFrame(out('10.2.3.4', 'udp', 53)).subarray(0, 14 + 20 + 6)],
+    ['IPv4 options, then a truncated TCP header', withOptions(tcp4).subarray(0, 14 + 24 + 12)],
     ['unknown ethertype', (() => { const b = Buffer.from(tcp4); b.writeUInt16BE(0x88cc, 12); return b; })()],
     ['IPv6 UDP header truncated', ethFrame(out('2001:db8::1', 'udp', 53)).subarray(0, 14 + 40 + 4)],
     ['IPv6 with too many extension headers', (() => {

@@ -2,12 +2,16 @@
 // a named policy from the policies directory, allowed TCP connects and its
 // replies pass, other ports time out, a spoofed source is dropped, counters
 // move by the right amounts, `nkit policy apply` changes the verdict for new
-// connections while an allowed stream keeps flowing, and a bad policy stops
-// the container with nothing created.
+// connections while an allowed stream keeps flowing, a connection opened
+// under allow-all (which tracks nothing) keeps its replies after a policy
+// with rules replaces it, and a bad policy stops the container with nothing
+// created.
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
+import * as abi from '../../src/bpf/abi';
+import { addon } from '../../src/native';
 import { run, runOk } from '../lib/exec';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { createNetns } from '../lib/netns';
@@ -65,16 +69,21 @@ t.test('a named policy on real traffic', { skip }, async (t) => {
   const test2 = JSON.parse((await nkit(env, 'policy', 'test', 'kt-web', '--dir', 'egress', '--to', HOST4, '--proto', 'udp', '--port', '53', '--json')).stdout);
   t.match(test2, { verdict: 'drop', reason: 'drop_policy' });
 
-  // Counters: three pings under allow-all are three requests out, three replies in.
-  t.equal((await nkit(env, 'policy', 'apply', 'kt-web', 'allow-all')).code, 0);
-  await ping(c.netns.path, HOST4, 1); // settle ARP
-  const before = await stats(env, 'kt-web');
-  await runOk(['nsenter', `--net=${c.netns.path}`, '/bin/busybox', 'ping', '-c', '3', '-i', '0.2', '-W', '1', HOST4]);
-  const after = await stats(env, 'kt-web');
-  const d = (dir: string, k: string) => ({ packets: after[dir]![k]!.packets - before[dir]![k]!.packets, bytes: after[dir]![k]!.bytes - before[dir]![k]!.bytes });
-  t.same(d('egress', 'pass'), { packets: 3, bytes: 3 * 98 }, 'egress pass: 3 echo requests of 98 bytes (ethernet + 84)');
-  t.same(d('ingress', 'pass_reply'), { packets: 3, bytes: 3 * 98 }, 'ingress pass_reply: 3 echo replies');
-  t.same(d('egress', 'drop_policy'), { packets: 0, bytes: 0 });
+  // Counters: three pings are three requests out and three replies in; a
+  // policy that allows them counts the replies as replies, allow-all (which
+  // tracks nothing) as passed.
+  writePolicy(env, 'pinger', { egress: [{ cidr: `${HOST4}/32`, proto: 'icmp' }] });
+  for (const [policy, replies] of [['pinger', 'pass_reply'], ['allow-all', 'pass']] as const) {
+    t.equal((await nkit(env, 'policy', 'apply', 'kt-web', policy)).code, 0);
+    await ping(c.netns.path, HOST4, 1); // settle ARP
+    const before = await stats(env, 'kt-web');
+    await runOk(['nsenter', `--net=${c.netns.path}`, '/bin/busybox', 'ping', '-c', '3', '-i', '0.2', '-W', '1', HOST4]);
+    const after = await stats(env, 'kt-web');
+    const d = (dir: string, k: string) => ({ packets: after[dir]![k]!.packets - before[dir]![k]!.packets, bytes: after[dir]![k]!.bytes - before[dir]![k]!.bytes });
+    t.same(d('egress', 'pass'), { packets: 3, bytes: 3 * 98 }, `${policy}: egress pass: 3 echo requests of 98 bytes (ethernet + 84)`);
+    t.same(d('ingress', replies), { packets: 3, bytes: 3 * 98 }, `${policy}: ingress ${replies}: 3 echo replies`);
+    t.same(d('egress', 'drop_policy'), { packets: 0, bytes: 0 });
+  }
 
   // A spoofed source is dropped whatever the policy says.
   await runOk(['ip', '-n', c.netns.name, 'addr', 'add', '10.213.0.77/32', 'dev', 'eth0']);
@@ -124,6 +133,57 @@ t.test('policy apply: new verdicts for new connections, an allowed stream keeps 
   client.kill('SIGKILL');
   server.kill('SIGKILL');
   t.notOk(await tcp(c.netns.path, hostNs, HOST4, 8080, 2), 'a new connection to 8080 is refused now');
+  t.equal((await runHook(t, env, host.name, 'poststop', c.state('stopped'))).code, 0);
+});
+
+// A server in the host namespace that answers each connection on SIGUSR1.
+const ANSWER_ON_SIGNAL = `
+const net = require('net');
+const socks = [];
+net.createServer((s) => { socks.push(s); process.stdout.write('connected\\n'); }).listen(Number(process.argv[1]), '0.0.0.0', () => process.stdout.write('listening\\n'));
+process.on('SIGUSR1', () => { for (const s of socks) s.write('answer\\n'); });
+`;
+
+t.test('leaving allow-all: a connection waiting for its answer still gets it', { skip }, async (t) => {
+  const host = await createNetns(t);
+  const hostNs = `/run/netns/${host.name}`;
+  const env = await nkitEnv(t);
+  writePolicy(env, 'polled', { egress: [{ cidr: `${HOST4}/32`, proto: 'tcp', ports: '8080,8082' }] });
+  const c = await fakeContainer(t, 'kt-poll', { annotations: { 'org.nkit.policy': 'allow-all' } });
+  t.equal((await runHook(t, env, host.name, 'createRuntime', c.state())).code, 0);
+  // Two clients that send nothing and wait (a long poll): 8080, and 8082
+  // whose table entry the test takes out again, to show what the entry does.
+  const waiting = new Map<number, { server: ReturnType<typeof spawn>; got: () => string; connected: () => boolean }>();
+  for (const port of [8080, 8082]) {
+    const server = spawn('nsenter', [`--net=${hostNs}`, process.execPath, '-e', ANSWER_ON_SIGNAL, String(port)]);
+    t.teardown(() => server.kill('SIGKILL'));
+    let log = '';
+    server.stdout.on('data', (b: Buffer) => (log += b.toString()));
+    t.ok(await waitFor(() => log.includes('listening'), { timeoutMs: 10_000 }), `server ${port} listens`);
+    const client = spawn('nsenter', [`--net=${c.netns.path}`, '/bin/busybox', 'nc', HOST4, String(port)]);
+    t.teardown(() => client.kill('SIGKILL'));
+    let got = '';
+    client.stdout.on('data', (b: Buffer) => (got += b.toString()));
+    waiting.set(port, { server, got: () => got, connected: () => log.includes('connected') });
+  }
+  for (const [port, w] of waiting) t.ok(await waitFor(() => w.connected(), { timeoutMs: 10_000 }), `the container connected to ${port} under allow-all`);
+
+  const applied = await nkit(env, 'policy', 'apply', 'kt-poll', 'polled');
+  t.equal(applied.code, 0, `apply: ${applied.stderr.trim()}`);
+  t.match(applied.stdout, /2 open connections carried over from allow-all/, 'both connections written into the table');
+  t.equal(applied.stderr, '', 'no warning');
+  const ct = addon().bpfObjGet(join(env.bpffsDir, 'kt-poll', 'map_ct'));
+  try {
+    for (let k = addon().bpfMapNextKey(ct, null, abi.CT_KEY_SIZE); k; k = addon().bpfMapNextKey(ct, k, abi.CT_KEY_SIZE)) {
+      if (k.readUInt16BE(6) === 8082) t.ok(addon().bpfMapDelete(ct, k), 'the control connection\'s entry taken out');
+    }
+  } finally {
+    addon().closeFd(ct);
+  }
+  for (const w of waiting.values()) w.server.kill('SIGUSR1');
+  t.ok(await waitFor(() => waiting.get(8080)!.got().includes('answer'), { timeoutMs: 5000 }), 'the answer arrives after the apply');
+  await new Promise((r) => setTimeout(r, 3000));
+  t.equal(waiting.get(8082)!.got(), '', 'without its entry the other answer is dropped: the check above could fail');
   t.equal((await runHook(t, env, host.name, 'poststop', c.state('stopped'))).code, 0);
 });
 

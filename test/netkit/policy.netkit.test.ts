@@ -2,7 +2,9 @@
 // with its replies, another port does not, a spoofed source is dropped, the
 // counters move by the right amounts (98-byte echoes: netkit l3 still carries
 // a 14-byte ethernet header), a live apply changes the verdict, and nothing inside the
-// container's namespace can attach or detach programs on its eth0.
+// container's namespace can attach or detach programs on its eth0. Leaving
+// allow-all writes the container's open connection into the table.
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -12,7 +14,8 @@ import { ipLink } from '../lib/kernel';
 import { fakeContainer, runHook } from '../lib/hookrun';
 import { createNetns } from '../lib/netns';
 import { CLI, leftovers, nkitEnv } from '../lib/nkit';
-import { ping, tcp } from '../lib/traffic';
+import { listening, ping, tcp } from '../lib/traffic';
+import { waitFor } from '../lib/wait';
 import { netkitSkipReason } from './netkit-skip';
 
 const HOST4 = '10.213.0.1';
@@ -48,9 +51,23 @@ t.test('policy on netkit', { skip: netkitSkipReason() }, async (t) => {
   const after = await stats();
   const d = (dir: string, k: string) => ({ packets: after[dir][k].packets - before[dir][k].packets, bytes: after[dir][k].bytes - before[dir][k].bytes });
   t.same(d('egress', 'pass'), { packets: 3, bytes: 3 * 98 }, 'egress pass: 3 echo requests of 98 bytes');
-  t.same(d('ingress', 'pass_reply'), { packets: 3, bytes: 3 * 98 }, 'ingress pass_reply: 3 echo replies');
+  t.same(d('ingress', 'pass'), { packets: 3, bytes: 3 * 98 }, 'ingress pass: 3 echo replies (allow-all tracks nothing: no reply counter)');
   t.same(d('egress', 'drop_spoof'), { packets: 2, bytes: 2 * 98 }, 'drop_spoof: the 2 spoofed requests');
   t.same(d('egress', 'pass_neigh'), { packets: 0, bytes: 0 }, 'l3: no neighbour traffic at all');
+
+  // Back to the rules: a connection the container opened under allow-all
+  // (it waits for an answer) is written into the table from its socket.
+  const server = spawn('nsenter', [`--net=${hostNs}`, '/bin/busybox', 'nc', '-l', '-p', '8080']);
+  t.teardown(() => server.kill('SIGKILL'));
+  t.ok(await listening(hostNs, 8080), 'a server listens');
+  const client = spawn('nsenter', [`--net=${c.netns.path}`, '/bin/busybox', 'nc', HOST4, '8080']);
+  t.teardown(() => client.kill('SIGKILL'));
+  t.ok(await waitFor(async () => (await run(['nsenter', `--net=${c.netns.path}`, 'ss', '-Htn', 'state', 'established', 'dport = :8080'])).stdout.trim() !== '', { timeoutMs: 10_000 }), 'the container is connected');
+  const back = await run([CLI, '--config', env.configPath, 'policy', 'apply', 'nk-policy', 'web']);
+  t.match(back.stdout, /1 open connections carried over from allow-all/, 'sock_diag lists it on this kernel');
+  t.equal(back.stderr, '', 'no warning');
+  client.kill('SIGKILL');
+  server.kill('SIGKILL');
 
   // From inside the container's namespace, even with every capability,
   // netkit refuses programs on the peer: only the host-side primary manages them.
