@@ -60,21 +60,22 @@ export interface ApplyResult extends InstallResult {
 // install count gen; undefined (and a warning) when they cannot be listed.
 // The policy goes in either way: refusing it would keep allow-all in force.
 function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCfg, gen: number, keepExisting: boolean, warnings: string[]): number | undefined {
-  let socks: InetSocket[];
   try {
     const fd = openRecordedNetns(rec.id, rec.netns);
+    let socks: InetSocket[];
     try {
       socks = dumpInetSockets(fd);
     } finally {
       fs.closeSync(fd);
     }
+    const own = { ...(dev.addr4 ? { addr4: dev.addr4 } : {}), ...(dev.addr6 ? { addr6: dev.addr6 } : {}) };
+    return seedFlows(maps, flowsOfSockets(socks, own), gen, keepExisting);
   } catch (err) {
     warnings.push(
-      `cannot list the container's connections (${(err as Error).message}): connections it opened under allow-all lose the replies that arrive before it sends again`,
+      `cannot carry its open connections over from allow-all (${(err as Error).message}): connections it opened lose the replies that arrive before it sends again`,
     );
     return undefined;
   }
-  return seedFlows(maps, flowsOfSockets(socks, { ...(dev.addr4 ? { addr4: dev.addr4 } : {}), ...(dev.addr6 ? { addr6: dev.addr6 } : {}) }), gen, keepExisting);
 }
 
 // Replaces the rules of a running container: new generation, flip, old

@@ -6,7 +6,7 @@
 // under allow-all (which tracks nothing) keeps its replies after a policy
 // with rules replaces it, and a bad policy stops the container with nothing
 // created.
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
@@ -184,6 +184,23 @@ t.test('leaving allow-all: a connection waiting for its answer still gets it', {
   t.ok(await waitFor(() => waiting.get(8080)!.got().includes('answer'), { timeoutMs: 5000 }), 'the answer arrives after the apply');
   await new Promise((r) => setTimeout(r, 3000));
   t.equal(waiting.get(8082)!.got(), '', 'without its entry the other answer is dropped: the check above could fail');
+  t.equal((await runHook(t, env, host.name, 'poststop', c.state('stopped'))).code, 0);
+});
+
+t.test('leaving allow-all when the connections cannot be listed: the policy goes in, with a warning', { skip }, async (t) => {
+  const host = await createNetns(t);
+  const env = await nkitEnv(t);
+  writePolicy(env, 'web', WEB);
+  const c = await fakeContainer(t, 'kt-nolist', { annotations: { 'org.nkit.policy': 'allow-all' } });
+  t.equal((await runHook(t, env, host.name, 'createRuntime', c.state())).code, 0);
+  await c.netns.remove(); // its namespace is gone, its maps are still pinned
+  const r = await nkit(env, 'policy', 'apply', 'kt-nolist', 'web');
+  t.equal(r.code, 0, `applied (${r.stderr.trim()})`);
+  t.match(r.stderr, /^nkit: warning: container kt-nolist: cannot carry its open connections over from allow-all \(container kt-nolist: cannot open its network namespace .*\): connections it opened lose the replies/m, 'the warning names the container and why');
+  t.notMatch(r.stdout, /carried over/);
+  t.match(JSON.parse((await nkit(env, 'policy', 'show', 'kt-nolist', '--json')).stdout).policy, { name: 'web' }, 'the new policy is in force');
+  const log = readFileSync(join(env.runDir, 'nkit.log'), 'utf8');
+  t.match(log, /"level":40[^\n]*"id":"kt-nolist"[^\n]*cannot carry its open connections/, 'and in the log, as a warning');
   t.equal((await runHook(t, env, host.name, 'poststop', c.state('stopped'))).code, 0);
 });
 
