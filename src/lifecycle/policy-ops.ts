@@ -57,9 +57,11 @@ export interface ApplyResult extends InstallResult {
 }
 
 // Writes the container's open connections into its table, under the
-// install count gen; undefined (and a warning) when they cannot be listed.
-// The policy goes in either way: refusing it would keep allow-all in force.
-function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCfg, gen: number, keepExisting: boolean, warnings: string[]): number | undefined {
+// install count gen: none an earlier pass wrote (pass.done: the program may
+// have ended it since), and with keepExisting none the program wrote.
+// undefined (and a warning) when they cannot be listed or written. The
+// policy goes in either way: refusing it would keep allow-all in force.
+function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCfg, gen: number, pass: { done: Set<string>; keepExisting: boolean }, warnings: string[]): number | undefined {
   try {
     const fd = openRecordedNetns(rec.id, rec.netns);
     let socks: InetSocket[];
@@ -69,7 +71,9 @@ function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCf
       fs.closeSync(fd);
     }
     const own = { ...(dev.addr4 ? { addr4: dev.addr4 } : {}), ...(dev.addr6 ? { addr6: dev.addr6 } : {}) };
-    return seedFlows(maps, flowsOfSockets(socks, own), gen, keepExisting);
+    const flows = flowsOfSockets(socks, own).filter((f) => !pass.done.has(abi.encodeCtKey(f).toString('hex')));
+    for (const f of flows) pass.done.add(abi.encodeCtKey(f).toString('hex'));
+    return seedFlows(maps, flows, gen, pass.keepExisting);
   } catch (err) {
     warnings.push(
       `cannot carry its open connections over from allow-all (${(err as Error).message}): connections it opened lose the replies that arrive before it sends again`,
@@ -97,10 +101,12 @@ export function applyPolicy(cfg: Config, id: string, what: string, log: Logger):
       // connections go into the table first (src/policy/flows.ts).
       const seed = !tracksFlows(maps) && policyTracksFlows(compiled);
       const before = readGenCount(maps);
-      if (seed) seeded = seedFromSockets(rec, maps, dev, before, false, warnings);
+      const done = new Set<string>();
+      if (seed) seeded = seedFromSockets(rec, maps, dev, before, { done, keepExisting: false }, warnings);
       r = installPolicy(maps, compiled, dev);
-      // Connections opened while the rules went in.
-      if (seed && seeded !== undefined) seeded += seedFromSockets(rec, maps, dev, before, true, warnings) ?? 0;
+      // Connections opened while the rules went in (the program may have
+      // written their entries already).
+      if (seed && seeded !== undefined) seeded += seedFromSockets(rec, maps, dev, before, { done, keepExisting: true }, warnings) ?? 0;
     } finally {
       closeMaps(maps);
     }
