@@ -41,7 +41,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_EXT_HDRS 4
 
 /* Each container's maps, created and pinned per container by userspace
- * (src/bpf/slots.ts), are reached through one array of maps per kind,
+ * (src/bpf/program.ts), are reached through one array of maps per kind,
  * indexed by the container's slot. These are the templates the kernel
  * checks a container's maps against (sizes, not BTF types: libbpf needs
  * full type definitions for those, and clang only emits them for the
@@ -127,8 +127,8 @@ SLOT_MAP(nkit_slot_cidrh, inner_cidrh);
 SLOT_MAP(nkit_slot_ports, inner_ports);
 SLOT_MAP(nkit_slot_ct, inner_ct);
 
-/* Captured packets of every container (`nkit capture`); the hook makes
- * each container's object reuse one pinned ring (bpffsDir/_capture_ring). */
+/* Captured packets of every container (`nkit capture`), pinned with the
+ * programs (src/bpf/shared.ts). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);

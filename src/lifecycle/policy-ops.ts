@@ -13,7 +13,7 @@ import { planAddresses } from '../plan/plan';
 import { AppliedPolicy, readAppliedPolicy, saveAppliedPolicy } from '../policy/applied';
 import { compilePolicy } from '../policy/compile';
 import { InetSocket, dumpInetSockets } from '../netlink/sockdiag';
-import { flowsOfSockets } from '../policy/flows';
+import { flowsOfSockets, SeedFlow } from '../policy/flows';
 import { closeMaps, DeviceCfg, installPolicy, InstallResult, openPinnedMaps, PolicyMapFds, policyTracksFlows, readGenCount, seedFlows, tracksFlows } from '../policy/maps';
 import { PacketSpec } from '../policy/packet';
 import { loadPolicy, loadPolicyFile } from '../policy/rules';
@@ -71,8 +71,13 @@ function seedFromSockets(rec: ContainerRecord, maps: PolicyMapFds, dev: DeviceCf
       fs.closeSync(fd);
     }
     const own = { ...(dev.addr4 ? { addr4: dev.addr4 } : {}), ...(dev.addr6 ? { addr6: dev.addr6 } : {}) };
-    const flows = flowsOfSockets(socks, own).filter((f) => !pass.done.has(abi.encodeCtKey(f).toString('hex')));
-    for (const f of flows) pass.done.add(abi.encodeCtKey(f).toString('hex'));
+    const flows: SeedFlow[] = [];
+    for (const f of flowsOfSockets(socks, own)) {
+      const key = abi.encodeCtKey(f).toString('hex');
+      if (pass.done.has(key)) continue;
+      pass.done.add(key);
+      flows.push(f);
+    }
     return seedFlows(maps, flows, gen, pass.keepExisting);
   } catch (err) {
     warnings.push(

@@ -70,15 +70,13 @@ export function loadForTest(scope: Scope): LoadedPolicy {
 
 export { ethFrame };
 
-/** One connection-table entry, decoded (struct nkit_ct_val). */
-export interface CtEntry { dir: number; gen: number; rule: number; lastSeenNs: bigint }
-
-export function ctEntries(p: LoadedPolicy): CtEntry[] {
+// The connection-table entries, decoded (struct nkit_ct_val).
+export function ctEntries(p: LoadedPolicy): abi.CtVal[] {
   const fd = p.maps.ct;
-  const out: CtEntry[] = [];
+  const out: abi.CtVal[] = [];
   for (let k = addon().bpfMapNextKey(fd, null, abi.CT_KEY_SIZE); k; k = addon().bpfMapNextKey(fd, k, abi.CT_KEY_SIZE)) {
     const v = addon().bpfMapLookup(fd, k, abi.CT_VAL_SIZE);
-    if (v) out.push({ lastSeenNs: v.readBigUInt64LE(0), gen: v.readUInt32LE(8), rule: v.readUInt32LE(12), dir: v.readUInt8(16) });
+    if (v) out.push(abi.decodeCtVal(v));
   }
   return out;
 }
